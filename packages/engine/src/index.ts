@@ -1,0 +1,15 @@
+export { ScriptEngine, DEFAULT_LIMITS, MAX_STACK_BYTES } from './engine.ts';
+export type { EngineLimits, EngineOptions, EngineStats, ItemInput, LoadReport, PacketInfo, ScriptProblem, ScriptSetSpec, ScriptSpec, ScriptStats } from './engine.ts';
+export { ScriptValidationError, HelperArgumentError, SandboxError, EngineConfigError } from './errors.ts';
+export { BUILTIN_HELPERS, buildHar, json2Yaml, expectString } from './helpers/index.ts';
+export type { HelperModule, HelperHost, HostFunction, HostValue, JobsFacade } from './helpers/index.ts';
+export { NULL_OUTPUT } from './output.ts';
+export type { ConsoleEvent, ConsoleLevel, EngineOutput, HubActionEvent, JobEvent, JobEventKind } from './output.ts';
+export { parseScript, scriptTitle, DEFAULT_MAX_SCRIPT_BYTES } from './script/validate.ts';
+export { analyzeScript } from './script/analyze.ts';
+export type { FieldPath, ItemFields, ScriptAnalysis } from './script/analyze.ts';
+export { HOOK_NAMES, isHookName } from './script/hooks.ts';
+export type { HookName } from './script/hooks.ts';
+export { DEFAULT_FAILURE_POLICY } from './stats/failure-budget.ts';
+export type { FailurePolicy } from './stats/failure-budget.ts';
+export { LatencyHistogram } from './stats/histogram.ts';
