@@ -71,3 +71,13 @@ export const commonConfig = defineConfig({
   ...telemetryConfig,
 });
 export type CommonConfig = Config<typeof commonConfig>;
+
+/** Script engine limits every engine host (script-runner, hub, the offline runner) reads. */
+export const engineConfig = defineConfig({
+  hookTimeoutMs: vars.duration('HOOK_TIMEOUT', { default: 200, min: 1, max: 600_000, doc: 'Wall-time budget of one hook call; a call over it is stopped and reported' }),
+  jobTimeoutMs: vars.duration('JOB_TIMEOUT', { default: 5_000, min: 1, max: 3_600_000, doc: "Wall-time budget of one job run and of a script's top level at load" }),
+  memoryLimitMb: vars.int('SCRIPT_MEMORY_LIMIT_MB', { default: 128, min: 4, max: 16_384, doc: 'Heap limit of the VM all scripts of a replica share, MiB' }),
+  stackLimitKb: vars.int('SCRIPT_STACK_LIMIT_KB', { default: 256, min: 16, max: 384, doc: 'Guest stack limit, KiB (deeper recursion gets a catchable stack overflow)' }),
+  dispatchBatchSize: vars.int('DISPATCH_BATCH_SIZE', { default: 256, min: 1, max: 10_000, doc: 'Items handed to the VM per host->guest crossing' }),
+});
+export type EngineConfig = Config<typeof engineConfig>;

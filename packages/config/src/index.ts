@@ -16,4 +16,4 @@ export {
   type VarSpec,
 } from './schema.ts';
 export { loadConfig, describeConfig, configTable, redactedConfig, type Env } from './load.ts';
-export { commonConfig, telemetryConfig, type CommonConfig, type TelemetryConfig } from './common.ts';
+export { commonConfig, telemetryConfig, engineConfig, type CommonConfig, type TelemetryConfig, type EngineConfig } from './common.ts';

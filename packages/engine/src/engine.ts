@@ -723,3 +723,13 @@ function sameEnv(a: Readonly<Record<string, string>>, b: Readonly<Record<string,
   if (ka.length !== Object.keys(b).length) return false;
   return ka.every((k) => Object.prototype.hasOwnProperty.call(b, k) && a[k] === b[k]);
 }
+
+/** Engine limits from the shared env schema's units (ms, MiB, KiB). */
+export function limitsFromConfig(c: { hookTimeoutMs: number; jobTimeoutMs: number; memoryLimitMb: number; stackLimitKb: number }): Partial<EngineLimits> {
+  return {
+    hookTimeoutMs: c.hookTimeoutMs,
+    jobTimeoutMs: c.jobTimeoutMs,
+    memoryLimitBytes: c.memoryLimitMb * 1024 * 1024,
+    maxStackBytes: c.stackLimitKb * 1024,
+  };
+}

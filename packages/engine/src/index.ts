@@ -1,4 +1,4 @@
-export { ScriptEngine, DEFAULT_LIMITS, MAX_STACK_BYTES } from './engine.ts';
+export { ScriptEngine, DEFAULT_LIMITS, MAX_STACK_BYTES, limitsFromConfig } from './engine.ts';
 export type { EngineLimits, EngineOptions, EngineStats, ItemInput, LoadReport, PacketInfo, ScriptProblem, ScriptSetSpec, ScriptSpec, ScriptStats } from './engine.ts';
 export { ScriptValidationError, HelperArgumentError, SandboxError, EngineConfigError } from './errors.ts';
 export { BUILTIN_HELPERS, buildHar, json2Yaml, expectString } from './helpers/index.ts';

@@ -7,3 +7,4 @@ export {
   type NatsServer,
   type StartNatsServerOptions,
 } from './nats-server.ts';
+export { makeHttpItem, makeHttpItemsJsonl, countByStatus, rng, type HttpItem } from './items.ts';

@@ -1,0 +1,5 @@
+export { NatsEngineOutput, type NatsOutputOptions, type OutputCounters } from './nats-output.ts';
+export { ScriptSetWatcher, type ScriptSetWatcherEvents } from './script-set.ts';
+export { StatusPublisher, buildStatus, type StatusSource } from './status.ts';
+export { serveJobControl, applyJobControl, listJobs, type JobControlIdentity } from './job-control.ts';
+export { createLogger, type Logger, type LogLevel } from './log.ts';
