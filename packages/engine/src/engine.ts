@@ -20,6 +20,7 @@ import type { QuickJSWASMModule } from 'quickjs-emscripten-core';
 import { GuestVm, MODE, type DispatchMode, type GuestFault } from './sandbox/vm.ts';
 import { analyzeScript, unionFields, type ItemFields } from './script/analyze.ts';
 import { HOOK_NAMES, type HookName } from './script/hooks.ts';
+import { projectJsonText } from './script/json-projection.ts';
 import { compileProjection, project, type ProjectionTree } from './script/projection.ts';
 import { DEFAULT_MAX_SCRIPT_BYTES, parseScript } from './script/validate.ts';
 import { DEFAULT_FAILURE_POLICY, FailureBudget, type FailurePolicy } from './stats/failure-budget.ts';
@@ -409,6 +410,14 @@ export class ScriptEngine {
     for (let i = start; i < end; i++) {
       const it = items[i];
       if (projection !== null) {
+        if (typeof it === 'string') {
+          // Fast path: project straight from the text; malformed text takes the strict path below.
+          const fast = projectJsonText(it, projection);
+          if (fast !== null) {
+            parts.push(fast);
+            continue;
+          }
+        }
         let obj: unknown = it;
         if (typeof it === 'string') {
           try {

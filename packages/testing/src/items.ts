@@ -44,27 +44,28 @@ export function makeHttpItem(i: number, random: () => number = rng(i + 1)): Http
   if (dst === src) dst = SERVICES[(SERVICES.indexOf(src) + 1) % SERVICES.length];
   const ts = 1_700_000_000_000 + i * 7;
   const body = status === 204 ? '' : JSON.stringify({ id, ok: status < 400 });
+  // ~600 bytes of JSON, the size of a typical small API call in Kubeshark's item format.
   return {
     id: `${(i >>> 8).toString(16)}-${i}`,
     index: i,
     stream: `${(i % 97).toString().padStart(6, '0')}`,
-    worker: '10.0.0.11:30001',
+    worker: '10.0.0.11',
     node: { ip: '10.0.0.11', name: 'node-a' },
-    protocol: { name: 'http', version: '1.1', abbr: 'HTTP', longName: 'Hypertext Transfer Protocol -- HTTP/1.1', macro: 'http', layer3: 'IP', layer4: 'TCP' },
+    protocol: { name: 'http', version: '1.1', abbr: 'HTTP', macro: 'http', layer3: 'IP', layer4: 'TCP' },
     src: { ip: src.ip, port: String(30000 + (i % 20000)), name: src.name, namespace: src.ns },
     dst: { ip: dst.ip, port: '8080', name: dst.name, namespace: dst.ns },
     timestamp: ts,
     startTime: new Date(ts).toISOString(),
     request: {
-      method, path, url: path, targetUri: path, pathSegments: path.split('/').filter(Boolean), httpVersion: 'HTTP/1.1',
-      headers: { Host: `${dst.name.split('-')[0]}.${dst.ns}:8080`, 'User-Agent': 'Go-http-client/1.1', Accept: 'application/json' },
-      cookies: {}, queryString: {}, bodySize: method === 'POST' || method === 'PUT' ? 32 : 0, headersSize: 110,
+      method, path, url: path, pathSegments: path.split('/').filter(Boolean), httpVersion: 'HTTP/1.1',
+      headers: { Host: `${dst.name.split('-')[0]}:8080`, 'User-Agent': 'Go-http-client/1.1' },
+      queryString: {}, bodySize: method === 'POST' || method === 'PUT' ? 32 : 0, headersSize: 110,
     },
     response: {
       status, statusText: STATUS_TEXT[status] ?? '', httpVersion: 'HTTP/1.1',
       headers: { 'Content-Type': 'application/json', 'Content-Length': String(body.length) },
-      cookies: {}, content: { encoding: '', mimeType: 'application/json', size: body.length, text: body },
-      bodySize: body.length, headersSize: 85, redirectURL: '',
+      content: { mimeType: 'application/json', size: body.length, text: body },
+      bodySize: body.length, headersSize: 85,
     },
     requestSize: 110, responseSize: 85 + body.length, elapsedTime: Math.round(random() * 40 * 100) / 100,
     passed: false, failed: false, error: null,

@@ -102,7 +102,8 @@ export function analyzeScript(ast: Program): ScriptAnalysis {
   walk(root, (n, parent) => {
     if (n.type === 'WithStatement') usesEvalOrWith = true;
     if (n.type === 'Identifier' && (n as unknown as Identifier).name === 'eval' &&
-        !(parent?.type === 'MemberExpression' && parent.property === n && !parent.computed)) {
+        !(parent?.type === 'MemberExpression' && parent.property === n && !parent.computed) &&
+        !(parent?.type === 'Property' && parent.key === n && !parent.computed)) {
       usesEvalOrWith = true;
     }
     if (n.type === 'FunctionDeclaration' && n.id && (n.id as unknown as Identifier).name === 'onItemCaptured') {

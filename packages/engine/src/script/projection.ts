@@ -36,6 +36,7 @@ export function compileProjection(paths: readonly FieldPath[]): ProjectionTree {
 export function project(value: Record<string, unknown>, tree: ProjectionTree): Record<string, unknown> {
   const out: Record<string, unknown> = {};
   for (const [key, sub] of tree) {
+    if (key === '__proto__') continue; // would set the copy's prototype (analyze never asks for it)
     const v = value[key];
     if (v === undefined || !Object.prototype.hasOwnProperty.call(value, key)) continue;
     if (sub === true || v === null || typeof v !== 'object' || Array.isArray(v)) out[key] = v;
