@@ -8,3 +8,4 @@ export {
   type StartNatsServerOptions,
 } from './nats-server.ts';
 export { makeHttpItem, makeHttpItemsJsonl, countByStatus, rng, type HttpItem } from './items.ts';
+export { putScriptSet } from './scripts-kv.ts';

@@ -135,6 +135,8 @@ export class ScriptRunner {
     });
     this.status.start(c.statusIntervalMs, () => output.announceDrops());
     this.registerMetrics();
+    // The server has our subscriptions once this returns: nothing published after start() is missed.
+    await nc.flush();
     this.log.info(`started: node ${c.nodeName}, replica ${c.replicaId}, items from ${c.itemsSubject} (queue group ${c.queueGroup})`);
   }
 

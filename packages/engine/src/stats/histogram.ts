@@ -1,7 +1,7 @@
 /**
  * Latency histogram with log-linear buckets (16 per power of two, so any
  * recorded value is off by at most ~6%), fixed memory, no allocation on record.
- * Values are microseconds; values above ~1 hour land in the top bucket.
+ * Values are microseconds; values above 2^36 us (~19 hours) land in the top bucket.
  */
 const SUB_BITS = 4;
 const SUB = 1 << SUB_BITS;
@@ -9,19 +9,21 @@ const MAX_EXP = 32;
 const BUCKETS = (MAX_EXP + 1) * SUB;
 
 function bucketOf(v: number): number {
-  if (v < SUB) return v < 0 ? 0 : Math.floor(v);
-  const exp = Math.floor(Math.log2(v)) - SUB_BITS + 1;
-  if (exp > MAX_EXP) return BUCKETS - 1;
-  const sub = Math.floor(v / 2 ** exp) - SUB;
-  return Math.min(BUCKETS - 1, exp * SUB + SUB + sub - SUB);
+  if (!(v >= SUB)) return v > 0 ? Math.floor(v) : 0;
+  // v / 2^exp falls in [SUB, 2*SUB): the top SUB_BITS+1 bits pick the bucket.
+  let exp = Math.floor(Math.log2(v)) - SUB_BITS;
+  if (v < SUB * 2 ** exp) exp--; // log2 rounded up across a power of two
+  else if (v >= 2 * SUB * 2 ** exp) exp++;
+  if (exp >= MAX_EXP) return BUCKETS - 1;
+  return SUB + exp * SUB + (Math.floor(v / 2 ** exp) - SUB);
 }
 
 function bucketValue(b: number): number {
   if (b < SUB) return b;
-  const exp = Math.floor(b / SUB);
+  const exp = Math.floor(b / SUB) - 1;
   const sub = b % SUB;
   // Upper edge of the bucket: percentiles err on the pessimistic side.
-  return (SUB + sub + 1) * 2 ** (exp - 1) - 1;
+  return (SUB + sub + 1) * 2 ** exp - 1;
 }
 
 export class LatencyHistogram {
