@@ -2,7 +2,7 @@
  * The helpers as scripts see them, through the engine's public API.
  */
 import assert from 'node:assert/strict';
-import { after, before, beforeEach, describe, it } from 'node:test';
+import { after, afterEach, before, beforeEach, describe, it } from 'node:test';
 import { EngineConfigError } from '../errors.ts';
 import { makeEngine, script, type TestEngine } from '../test-support.ts';
 
@@ -222,8 +222,13 @@ describe('wrapper.buildHAR', () => {
 });
 
 describe('helpers cannot be clobbered', () => {
+  // Each test has its own engine: a failure here must not leave a damaged VM to the other tests.
+  let v: TestEngine;
+  beforeEach(async () => { v = await makeEngine(); });
+  afterEach(() => v.engine.close());
+
   it('one script overwriting or deleting helpers does not affect another', () => {
-    t.engine.load({
+    const r = v.engine.load({
       scripts: [
         script(0, 'Vandal', [
           'console.log = null; console.error = function () {}; console = null; this.console = 1; delete this.console;',
@@ -239,14 +244,15 @@ describe('helpers cannot be clobbered', () => {
         ].join('\n')),
       ],
     });
-    t.engine.dispatchItems([{}]);
-    assert.deepEqual(t.out.logs('Vandal'), ['vandal true true function']);
-    assert.deepEqual(t.out.logs('Victim'), ['victim node-a function function function function']);
-    assert.deepEqual(t.out.errors('Victim').map((e) => e.text), ['victim error']);
+    assert.deepEqual(r.rejected, [], JSON.stringify(r.rejected));
+    v.engine.dispatchItems([{}]);
+    assert.deepEqual(v.out.logs('Vandal'), ['vandal true true function']);
+    assert.deepEqual(v.out.logs('Victim'), ['victim node-a function function function function']);
+    assert.deepEqual(v.out.errors('Victim').map((e) => e.text), ['victim error']);
   });
 
   it('one script overwriting built-ins the engine uses does not break hooks, console or jobs of others', () => {
-    const r = t.engine.load({
+    const r = v.engine.load({
       scripts: [
         script(0, 'Builtin vandal', [
           'JSON.parse = function () { throw new Error("no parse"); };',
@@ -269,12 +275,17 @@ describe('helpers cannot be clobbered', () => {
       ],
     });
     assert.deepEqual(r.rejected, [], JSON.stringify(r.rejected));
-    t.engine.dispatchItems([{ a: 1 }, '{"a":2}']);
-    t.engine.podEvent('ADDED', { name: 'pod-1' });
-    t.engine.runJob('victim-job');
-    assert.deepEqual(t.engine.itemQueried({ id: 1 }), { id: 1, q: 1 });
-    assert.deepEqual(t.out.logs('Builtin victim'), ['item 1 1 {"a":1}', 'item 2 2 {"a":2}', 'pod ADDED pod-1', 'job p 2']);
-    assert.equal(t.engine.stats().itemsInvalid, 0);
+    v.engine.dispatchItems([{ a: 1 }, '{"a":2}']);
+    v.engine.podEvent('ADDED', { name: 'pod-1' });
+    v.engine.runJob('victim-job');
+    assert.deepEqual(v.engine.itemQueried({ id: 1 }), { id: 1, q: 1 });
+    assert.deepEqual(v.out.logs('Builtin victim'), ['item 1 1 {"a":1}', 'item 2 2 {"a":2}', 'pod ADDED pod-1', 'job p 2']);
+    assert.equal(v.engine.stats().itemsInvalid, 0);
+    // Later loads still work (the engine does not depend on what the script replaced).
+    const again = v.engine.load({ scripts: [script(2, 'Later', 'function onItemCaptured(d) { console.log("later", d.a); }')] });
+    assert.deepEqual(again.rejected, []);
+    v.engine.dispatchItems(['{"a":3}']);
+    assert.deepEqual(v.out.logs('Later'), ['later 3']);
   });
 });
 
