@@ -319,11 +319,18 @@ export class ScriptEngine {
     for (const old of this.ordered) {
       if (!keptSet.has(old)) this.unloadScript(old);
     }
+    const failedAtLoad = new Set<Prepared>();
     let f = 0;
     for (let i = 0; i < next.length; i++) {
       if (next[i] !== null) continue;
       const p = fresh[f++];
-      next[i] = this.loadScript(vm, p.spec.index, p.title, p.spec.code, p.wrapped, p.hooks, p.fields, report) as LoadedScript;
+      const loaded = this.loadScript(vm, p.spec.index, p.title, p.spec.code, p.wrapped, p.hooks, p.fields, report);
+      if (loaded === 'lost') {
+        // Its top level left the VM unusable: start over in a fresh VM with the others.
+        return this.restartLoad(p.title, prepared.filter((q) => q !== p && !failedAtLoad.has(q)).map((q) => q.spec), env, report);
+      }
+      if (loaded === null) failedAtLoad.add(p);
+      next[i] = loaded as LoadedScript;
     }
     this.ordered = next.filter((s) => s !== null && s !== undefined);
     vm.setOrder(this.ordered.map((s) => s.slot));
@@ -334,8 +341,23 @@ export class ScriptEngine {
     return report;
   }
 
+  /**
+   * A script's top level broke the VM or filled its heap for good (through `this`):
+   * rebuild the VM and load the given scripts (the set without it) there, fresh.
+   */
+  private restartLoad(culprit: string, scripts: ScriptSpec[], env: Record<string, string>, report: LoadReport): LoadReport {
+    this.counters.vmRebuilds++;
+    this.emitError(-1, '', `script VM became unusable while loading ${culprit}; rebuilt it and reloaded ${scripts.length} other scripts, their state is lost`, 'engine');
+    this.resetVmState();
+    this.vm?.dispose();
+    this.vm = null;
+    const again = this.load({ scripts, env });
+    return { loaded: again.loaded, rejected: [...report.rejected, ...again.rejected], rebuilt: true };
+  }
+
+  /** The loaded script; null when its top level failed; 'lost' when that also left the VM unusable. */
   private loadScript(vm: GuestVm, index: number, title: string, code: string, wrapped: string, hooks: HookName[],
-    fields: ItemFields, report: LoadReport): LoadedScript | null {
+    fields: ItemFields, report: LoadReport): LoadedScript | null | 'lost' {
     const slot = this.nextSlot++;
     const s: LoadedScript = {
       slot, index, title, code, hooks: new Set(hooks), fields, budget: new FailureBudget(this.policy),
@@ -349,10 +371,10 @@ export class ScriptEngine {
       this.reportFault(s, 'load', r.fault);
       this.jobs.removeBySlot(slot);
       this.bySlot.delete(slot);
-      vm.unload(slot);
       const where = this.location(r.fault, slot);
       report.rejected.push({ index, title, line: where.line ?? 1, column: where.column ?? 1, message: `${r.fault.name}: ${r.fault.message}` });
-      if (vm.broken || (r.fault.kind === 'memory' && vm.memoryExhausted())) this.rebuildAfterLoss('load');
+      if (vm.broken || (r.fault.kind === 'memory' && vm.memoryExhausted())) return 'lost';
+      vm.unload(slot);
       return null;
     }
     // The VM knows best which hooks are functions after the top level ran.
@@ -369,7 +391,8 @@ export class ScriptEngine {
   }
 
   private resetVmState(): void {
-    for (const s of this.ordered) this.jobs.removeBySlot(s.slot);
+    // Every job belongs to a script of the VM being dropped (also those loaded by an unfinished load).
+    this.jobs.removeAll();
     this.bySlot.clear();
     this.ordered = [];
     this.pausedCount = 0;
@@ -431,9 +454,13 @@ export class ScriptEngine {
           this.invalidItem('item is not a JSON object');
           continue;
         }
-        parts.push(JSON.stringify(project(obj as Record<string, unknown>, projection)));
+        const text = this.serialize(project(obj as Record<string, unknown>, projection));
+        if (text !== null) parts.push(text);
+      } else if (typeof it === 'string') {
+        parts.push(it);
       } else {
-        parts.push(typeof it === 'string' ? it : JSON.stringify(it));
+        const text = this.serialize(it);
+        if (text !== null) parts.push(text);
       }
     }
     if (parts.length === 0) return;
@@ -451,9 +478,22 @@ export class ScriptEngine {
         }
       }
       if (good.length > 0 && this.run('onItemCaptured', MODE.items, `[${good.join(',')}]`, good.length) === 'bad') {
-        this.invalidItem(`a batch of ${good.length} items could not be parsed in the VM (memory limit?)`);
+        for (let i = 0; i < good.length; i++) this.invalidItem(`a batch of ${good.length} items could not be parsed in the VM (memory limit?)`);
       }
     }
+  }
+
+  /** An object item as JSON text, or null (counted and reported) when it cannot be (a cycle, a BigInt). */
+  private serialize(item: unknown): string | null {
+    try {
+      const text = JSON.stringify(item);
+      if (typeof text === 'string') return text;
+    } catch (err) {
+      this.invalidItem(`item cannot be serialised to JSON: ${(err as Error).message.split('\n')[0]}`);
+      return null;
+    }
+    this.invalidItem('item is not a JSON object');
+    return null;
   }
 
   private invalidItem(why: string): void {
@@ -523,7 +563,7 @@ export class ScriptEngine {
     const t0 = performance.now();
     let result;
     try {
-      result = vm.dispatch(hook, mode, json, (f) => this.onAbort(f));
+      result = vm.dispatch(hook, mode, json, (f) => this.onAbort(f), n);
     } catch (err) {
       if (err instanceof SandboxError) {
         this.rebuildAfterLoss(hook, err);
@@ -690,6 +730,9 @@ export class ScriptEngine {
       this.jobs.emit(job, 'failed', err);
       this.callHook('onJobFailed', [tag, cron, limit, err]);
     }
+    // After the run's event and hooks: "passed"/"failed", then "removed" at the limit.
+    this.jobs.retireIfDone(tag);
+    if (fault !== null && fault.kind === 'memory' && this.vm === vm && vm.memoryExhausted()) this.rebuildAfterLoss(`job ${tag}`);
   }
 
   /** Runs every scheduled job once, now, in tag order (the offline runner does this at the end of input). */

@@ -4,6 +4,11 @@ import { buildHar } from './har.ts';
 
 type Json = Record<string, any>;
 
+/** buildHar's log, typed loosely for the assertions. */
+function har(items: unknown[]): Json {
+  return buildHar(items) as Json;
+}
+
 /** A Kubeshark HTTP item with headers as maps. */
 function mapItem(): Json {
   return {
@@ -53,16 +58,16 @@ function listItem(): Json {
 
 describe('buildHar', () => {
   it('produces a HAR 1.2 log', () => {
-    const har = buildHar([mapItem()]);
-    assert.equal(har.log.version, '1.2');
-    assert.equal(har.log.creator.name, 'wirescript');
-    assert.equal(typeof har.log.creator.version, 'string');
-    assert.deepEqual(har.log.pages, []);
-    assert.equal(har.log.entries.length, 1);
+    const h = har([mapItem()]);
+    assert.equal(h.log.version, '1.2');
+    assert.equal(h.log.creator.name, 'wirescript');
+    assert.equal(typeof h.log.creator.version, 'string');
+    assert.deepEqual(h.log.pages, []);
+    assert.equal(h.log.entries.length, 1);
   });
 
   it('maps a Kubeshark HTTP item to an entry', () => {
-    const e = buildHar([mapItem()]).log.entries[0];
+    const e = har([mapItem()]).log.entries[0];
     assert.equal(e.startedDateTime, '2023-11-14T22:13:20.000Z');
     assert.equal(e.time, 12.5);
     assert.equal(e.serverIPAddress, '10.0.0.2');
@@ -95,11 +100,11 @@ describe('buildHar', () => {
   });
 
   it('accepts headers, cookies and query strings as [{name, value}] lists too, with the same result', () => {
-    assert.deepEqual(buildHar([listItem()]), buildHar([mapItem()]));
+    assert.deepEqual(har([listItem()]), har([mapItem()]));
   });
 
   it('fills what HAR requires when the item lacks it', () => {
-    const e = buildHar([{ protocol: { name: 'http', version: '2.0' }, timestamp: 0, request: { path: 'x' } }]).log.entries[0];
+    const e = har([{ protocol: { name: 'http', version: '2.0' }, timestamp: 0, request: { path: 'x' } }]).log.entries[0];
     assert.equal(e.request.method, 'GET');
     assert.equal(e.request.url, 'http://unknown/x');
     assert.equal(e.request.httpVersion, 'HTTP/2.0');
@@ -118,26 +123,26 @@ describe('buildHar', () => {
   it('builds the URL from dst when there is no Host header, and keeps absolute URLs', () => {
     const noHost = mapItem();
     noHost.request.headers = {};
-    assert.equal(buildHar([noHost]).log.entries[0].request.url, 'http://10.0.0.2:8080/api/v1/orders?x=1');
+    assert.equal(har([noHost]).log.entries[0].request.url, 'http://10.0.0.2:8080/api/v1/orders?x=1');
     const abs = mapItem();
     abs.request.url = 'https://example.com/a';
-    assert.equal(buildHar([abs]).log.entries[0].request.url, 'https://example.com/a');
+    assert.equal(har([abs]).log.entries[0].request.url, 'https://example.com/a');
     const h2 = mapItem();
     h2.request.headers = { ':authority': 'svc.local', ':scheme': 'https' };
-    assert.equal(buildHar([h2]).log.entries[0].request.url, 'https://svc.local/api/v1/orders?x=1');
+    assert.equal(har([h2]).log.entries[0].request.url, 'https://svc.local/api/v1/orders?x=1');
   });
 
   it('uses the timestamp when there is no startTime', () => {
     const it = mapItem();
     delete it.startTime;
-    assert.equal(buildHar([it]).log.entries[0].startedDateTime, new Date(1_700_000_000_000).toISOString());
+    assert.equal(har([it]).log.entries[0].startedDateTime, new Date(1_700_000_000_000).toISOString());
   });
 
   it('skips items of other protocols and items without a request', () => {
     const dns = { protocol: { name: 'dns' }, request: { questions: [] } };
-    const har = buildHar([dns, { protocol: { name: 'http' } }, null, 5, 'x', mapItem()]);
-    assert.equal(har.log.entries.length, 1);
-    assert.equal(har.log.entries[0].request.method, 'POST');
+    const h = har([dns, { protocol: { name: 'http' } }, null, 5, 'x', mapItem()]);
+    assert.equal(h.log.entries.length, 1);
+    assert.equal(h.log.entries[0].request.method, 'POST');
   });
 
   it('rejects a non-array', () => {

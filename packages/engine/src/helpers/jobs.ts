@@ -33,13 +33,14 @@ export const jobsHelper: HelperModule = {
         if (typeof fn !== 'function') throw new TypeError('jobs.schedule(tag, cron, fn, limit, ...args): fn must be a function');
         if (limit === undefined || limit === null) limit = 0;
         if (typeof limit !== 'number' || limit < 0 || limit % 1 !== 0) throw new TypeError('jobs.schedule(tag, cron, fn, limit, ...args): limit must be a whole number >= 0');
-        var args = Array.prototype.slice.call(arguments, 4);
+        var args = [];
+        for (var i = 4; i < arguments.length; i++) args[i - 4] = arguments[i];
         host.jobs_schedule(D.cur, tag, cron, limit);
         D.jobs[tag] = { fn: fn, args: args, slot: D.cur };
       },
       remove: function (tag) { var r = host.jobs_remove(tag); delete D.jobs[tag]; return r; },
       removeAll: function () { var n = host.jobs_removeAll(); D.jobs = {}; return n; },
-      list: function () { return JSON.parse(host.jobs_list()); },
+      list: function () { return D.parse(host.jobs_list()); },
       run: function (tag) { return host.jobs_run(tag); },
       runAll: function () { return host.jobs_runAll(); },
       scheduler: scheduler

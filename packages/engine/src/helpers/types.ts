@@ -42,7 +42,10 @@ export interface HelperModule {
   /**
    * ES5 source of a function expression `(function (host, D, G, cfg) { ... })`
    * that defines the namespace with `D.defineGlobal(name, value)`. `D` offers
-   * `D.cur` (calling slot), `D.fmt(args)`, `D.json(value, what)`, `D.jobs`.
+   * `D.cur` (calling slot), `D.fmt(args)`, `D.json(value, what)`, `D.jobs`, and the
+   * built-ins captured before any script ran (`D.parse`, `D.stringify`, `D.apply`,
+   * `D.isArray`, `D.hasOwn(o, k)`, `D.push(a, v)`): use those at call time, since
+   * scripts can replace the global ones.
    */
   readonly guest: string;
 }

@@ -13,17 +13,24 @@ export const wrapperHelper: HelperModule = {
   // arrays concatenated, anything else is taken from b (a when b lacks it).
   // That makes consolidating per-worker counters on the hub a one-liner.
   guest: `(function (host, D, G, cfg) {
-    function isMap(v) { return v !== null && typeof v === 'object' && !(v instanceof Array); }
+    // Built-ins through D: a script replacing Array.prototype.concat must not change joinMaps for all.
+    function isMap(v) { return v !== null && typeof v === 'object' && !D.isArray(v); }
+    function concat(x, y) {
+      var c = [], i;
+      for (i = 0; i < x.length; i++) c[c.length] = x[i];
+      for (i = 0; i < y.length; i++) c[c.length] = y[i];
+      return c;
+    }
     function join(a, b) {
       var out = {}, k;
-      for (k in a) if (Object.prototype.hasOwnProperty.call(a, k)) out[k] = a[k];
+      for (k in a) if (D.hasOwn(a, k)) out[k] = a[k];
       for (k in b) {
-        if (!Object.prototype.hasOwnProperty.call(b, k)) continue;
+        if (!D.hasOwn(b, k)) continue;
         var x = out[k], y = b[k];
-        if (!Object.prototype.hasOwnProperty.call(out, k) || x === undefined) out[k] = y;
+        if (!D.hasOwn(out, k) || x === undefined) out[k] = y;
         else if (typeof x === 'number' && typeof y === 'number') out[k] = x + y;
         else if (isMap(x) && isMap(y)) out[k] = join(x, y);
-        else if (x instanceof Array && y instanceof Array) out[k] = x.concat(y);
+        else if (D.isArray(x) && D.isArray(y)) out[k] = concat(x, y);
         else if (y !== undefined) out[k] = y;
       }
       return out;
@@ -36,8 +43,8 @@ export const wrapperHelper: HelperModule = {
         return join(a, b);
       },
       buildHAR: function (items) {
-        if (!(items instanceof Array)) throw new TypeError('wrapper.buildHAR(items): items must be an array');
-        return JSON.parse(host.wrapper_buildHAR(D.json(items, 'wrapper.buildHAR')));
+        if (!D.isArray(items)) throw new TypeError('wrapper.buildHAR(items): items must be an array');
+        return D.parse(host.wrapper_buildHAR(D.json(items, 'wrapper.buildHAR')));
       }
     });
   })`,

@@ -26,6 +26,11 @@ export interface JobSchedulerDeps {
 
 const CRON_HELP = '6 fields: second minute hour day-of-month month day-of-week';
 
+/** The job reached its run limit (0: no limit). */
+function done(job: ScheduledJob): boolean {
+  return job.limit > 0 && job.runs >= job.limit;
+}
+
 export class JobScheduler implements JobsFacade {
   private readonly jobs = new Map<string, ScheduledJob>();
   private running = true;
@@ -64,21 +69,25 @@ export class JobScheduler implements JobsFacade {
     this.emit(job, 'scheduled');
   }
 
-  /** Called by the engine after each run: counts it and retires the job at its limit. */
+  /** Called by the engine after each run: counts it. */
   ran(tag: string): ScheduledJob | undefined {
     const job = this.jobs.get(tag);
-    if (!job) return undefined;
-    job.runs++;
-    if (job.limit > 0 && job.runs >= job.limit) {
+    if (job) job.runs++;
+    return job;
+  }
+
+  /** Called by the engine once a run is reported: retires the job at its limit (and drops it from the VM). */
+  retireIfDone(tag: string): void {
+    const job = this.jobs.get(tag);
+    if (job && done(job)) {
       this.removeJob(job);
       this.deps.dropFromVm(tag);
     }
-    return job;
   }
 
   emit(job: ScheduledJob, event: JobEvent['event'], error?: string): void {
     const s = this.deps.script(job.slot);
-    const next = this.jobs.has(job.tag) && this.running ? job.timer.nextRun() : null;
+    const next = this.jobs.has(job.tag) && this.running && !done(job) ? job.timer.nextRun() : null;
     this.deps.emit({
       tag: job.tag, cron: job.cron, limit: job.limit, event, runs: job.runs,
       ...(error !== undefined ? { error } : {}),

@@ -50,6 +50,9 @@ export interface GuestVmOptions {
 
 type Outcome = { ok: true; value: HostValue } | { ok: false; error: { name: string; message: string; stack: string } };
 
+/** How often (at least, ms of guest run time) the interrupt handler measures the heap. */
+const MEMORY_CHECK_MS = 25;
+
 function classify(e: { name: string; message: string }): FaultKind {
   if (e.name === 'InternalError') {
     if (e.message === 'interrupted') return 'timeout';
@@ -72,6 +75,9 @@ export class GuestVm {
   broken = false;
   private lastSeq = -1;
   private seqSince = 0;
+  private nextMemoryCheck = 0;
+  /** The interrupt handler stopped the running call because the heap is over the limit. */
+  private memoryTripped = false;
 
   /** Builds a VM on an already loaded QuickJS module (see loadQuickJS). */
   static create(mod: QuickJSWASMModule, opts: GuestVmOptions): GuestVm {
@@ -90,13 +96,19 @@ export class GuestVm {
       const prelude = this.evalValue(GUEST_PRELUDE, 'wirescript-prelude.js');
       this.D = this.unwrap(ctx.callFunction(prelude, ctx.undefined, ctx.global, cfg), 'prelude');
       prelude.dispose();
-      for (const name of ['dispatch', 'load', 'unload', 'setOrder', 'setPaused', 'runJob', 'dropJob', 'hasHook']) {
+      for (const name of ['dispatch', 'load', 'unload', 'setOrder', 'setPaused', 'runJob', 'dropJob', 'hasHook', 'mkError']) {
         this.fns.set(name, ctx.getProp(this.D, name));
       }
       const host = ctx.newObject();
       for (const helper of opts.helpers) {
         for (const [key, fn] of Object.entries(helper.host?.(opts.helperHost) ?? {})) {
-          const h = ctx.newFunction(key, (...args: QuickJSHandle[]) => this.toHandle(fn(...args.map((a) => this.fromHandle(a)))));
+          const h = ctx.newFunction(key, (...args: QuickJSHandle[]) => {
+            try {
+              return this.toHandle(fn(...args.map((a) => this.fromHandle(a))));
+            } catch (err) {
+              throw this.guestError(err);
+            }
+          });
           ctx.setProp(host, key, h);
           h.dispose();
         }
@@ -115,7 +127,13 @@ export class GuestVm {
     this.rt.setInterruptHandler(() => this.shouldInterrupt());
   }
 
-  /** Interrupts the call that has run longer than budgetMs (seq changes at every call start). */
+  /**
+   * Interrupts the call that has run longer than budgetMs (seq changes at every call start),
+   * or any call once the heap is over the memory limit: QuickJS's own limit does not count
+   * small blocks in this WebAssembly build (no malloc_usable_size), so many small objects
+   * would grow the heap far past it. The heap is measured at most every MEMORY_CHECK_MS,
+   * and less often when measuring is slow (a big heap), to keep its cost to a few percent.
+   */
   private shouldInterrupt(): boolean {
     const now = performance.now();
     const h = this.ctx.getProp(this.D, 'seq');
@@ -124,9 +142,55 @@ export class GuestVm {
     if (seq !== this.lastSeq) {
       this.lastSeq = seq;
       this.seqSince = now;
-      return false;
+    } else if (now - this.seqSince > this.budgetMs) {
+      return true;
     }
-    return now - this.seqSince > this.budgetMs;
+    if (now >= this.nextMemoryCheck) {
+      let used: number;
+      try {
+        used = this.memoryUsed();
+      } catch {
+        used = Infinity; // cannot even measure: the heap is full
+      }
+      const done = performance.now();
+      this.nextMemoryCheck = done + Math.max(MEMORY_CHECK_MS, 20 * (done - now));
+      if (used > this.memoryLimit) {
+        this.memoryTripped = true;
+        return true;
+      }
+    }
+    return false;
+  }
+
+  /** Host helper errors become guest errors of the same class, so `e instanceof TypeError` holds in scripts. */
+  private guestError(err: unknown): unknown {
+    const e = err instanceof Error ? err : new Error(String(err));
+    const name = this.ctx.newString(e.name);
+    const message = this.ctx.newString(e.message);
+    try {
+      const r = this.ctx.callFunction(this.fn('mkError'), this.D, name, message);
+      if (r.error) {
+        r.error.dispose();
+        return err;
+      }
+      return r.value;
+    } finally {
+      name.dispose();
+      message.dispose();
+    }
+  }
+
+  /** Before each entry into the VM: time outside script calls (idle, engine work) is not charged to the next call. */
+  private enter(): void {
+    this.lastSeq = -1;
+    this.memoryTripped = false;
+  }
+
+  /** A fault of the call just made; a call stopped for memory is reported as out of memory, not as a timeout. */
+  private faultOf(error: { name: string; message: string; stack: string }): { name: string; message: string; stack: string } {
+    if (!this.memoryTripped) return error;
+    this.memoryTripped = false;
+    return { name: 'InternalError', message: 'out of memory', stack: error.stack };
   }
 
   private evalValue(code: string, filename: string): QuickJSHandle {
@@ -169,6 +233,7 @@ export class GuestVm {
     const handles = args.map((a) => this.toHandle(a));
     let r;
     try {
+      this.enter();
       r = this.ctx.callFunction(fn, this.D, ...handles);
     } catch (err) {
       this.broken = true;
@@ -181,7 +246,7 @@ export class GuestVm {
       const d = this.ctx.dump(r.error) as { name?: unknown; message?: unknown; stack?: unknown } | null;
       r.error.dispose();
       const o = d !== null && typeof d === 'object' ? d : { message: String(d) };
-      return { ok: false, error: { name: String(o.name ?? 'Error'), message: String(o.message ?? ''), stack: String(o.stack ?? '') } };
+      return { ok: false, error: this.faultOf({ name: String(o.name ?? 'Error'), message: String(o.message ?? ''), stack: String(o.stack ?? '') }) };
     }
     const v = this.fromHandle(r.value);
     r.value.dispose();
@@ -217,6 +282,7 @@ export class GuestVm {
    * registers its hooks. Returns hook names, or the fault of its top level.
    */
   load(slot: number, wrappedCode: string, filename: string): { hooks: string[] } | { fault: GuestFault } {
+    this.enter();
     const r = this.ctx.evalCode(wrappedCode, filename);
     if (r.error) {
       const d = this.ctx.dump(r.error) as { name?: string; message?: string; stack?: string };
@@ -234,7 +300,7 @@ export class GuestVm {
           if (res.error) {
             const d = this.ctx.dump(res.error) as { name?: string; message?: string; stack?: string };
             res.error.dispose();
-            return { ok: false as const, error: { name: String(d?.name ?? 'Error'), message: String(d?.message ?? d), stack: String(d?.stack ?? '') } };
+            return { ok: false as const, error: this.faultOf({ name: String(d?.name ?? 'Error'), message: String(d?.message ?? d), stack: String(d?.stack ?? '') }) };
           }
           const v = this.ctx.getString(res.value);
           res.value.dispose();
@@ -279,17 +345,17 @@ export class GuestVm {
   }
 
   /**
-   * Runs one hook over a batch (JSON array text). A call stopped by the
-   * interrupt (or a fault escaping the guest's own catch) aborts the guest
-   * loop; the batch is then resumed after the faulty call.
+   * Runs one hook over a batch (JSON array text of `count` entries; -1: any). A call
+   * stopped by the interrupt (or a fault escaping the guest's own catch) aborts the
+   * guest loop; the batch is then resumed after the faulty call.
    */
-  dispatch(hook: string, mode: DispatchMode, batchJson: string, onAbort?: (f: GuestFault) => void): DispatchResult {
+  dispatch(hook: string, mode: DispatchMode, batchJson: string, onAbort?: (f: GuestFault) => void, count = -1): DispatchResult {
     const faults: GuestFault[] = [];
     let payload: string | null = batchJson;
     let from = 0;
     let fromHook = 0;
     for (;;) {
-      const o = this.invoke(this.fn('dispatch'), [hook, mode, payload, from, fromHook]);
+      const o = this.invoke(this.fn('dispatch'), [hook, mode, payload, from, fromHook, count]);
       if (o.ok) {
         if (o.value === -1) return { faults, badBatch: true };
         if (mode === MODE.query) {
@@ -342,7 +408,8 @@ export class GuestVm {
     const h = this.rt.computeMemoryUsage();
     const m = this.ctx.dump(h) as { memory_used_size?: number; malloc_size?: number };
     h.dispose();
-    return Number(m.malloc_size ?? m.memory_used_size ?? 0);
+    // memory_used_size walks the heap; malloc_size is what QuickJS's own limit counts (too little here).
+    return Number(m.memory_used_size ?? m.malloc_size ?? 0);
   }
 
   /** True when the heap stays nearly full: further calls would keep failing. */
