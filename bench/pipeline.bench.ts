@@ -29,7 +29,7 @@ async function once(replicas: number, total: number): Promise<{ rate: number; dr
   for (let i = 0; i < replicas; i++) {
     children.push(spawn(process.execPath, [...(process.env.BENCH_PROF ? ['--cpu-prof', '--cpu-prof-dir=/tmp/prof'] : []), new URL('../bin/wirescript.ts', import.meta.url).pathname, 'script-runner'], {
       stdio: 'inherit',
-      env: { ...process.env, NATS_URL: server.url, REPLICA_ID: `bench-${i}`, NODE_NAME: 'bench', LOG_LEVEL: 'error', ITEM_QUEUE_CAPACITY: '200000', STATUS_INTERVAL: '100ms' },
+      env: { ...process.env, NATS_URL: server.url, REPLICA_ID: `bench-${i}`, NODE_NAME: 'bench', LOG_LEVEL: 'error', ITEM_QUEUE_CAPACITY: '200000', STATUS_INTERVAL: '100ms', HEALTH_PORT: '0' },
     }));
   }
   const counter = (k: string) => [...latest.values()].reduce((a, s) => a + (s.counters[k] ?? 0), 0);

@@ -365,9 +365,9 @@ describe('chart rendered by helm', () => {
     assert.equal(c.image, `wirescript:${YAML.parse(readFileSync(path.join(CHART_DIR, 'Chart.yaml'), 'utf8')).appVersion}`);
     assert.deepEqual(c.args, ['script-runner']);
     assert.equal(c.securityContext.readOnlyRootFilesystem, true);
-    assert.equal(c.ports, undefined, 'no ports without Prometheus');
-    assert.equal(c.livenessProbe, undefined, 'no health endpoint to probe yet');
-    assert.equal(c.readinessProbe, undefined);
+    assert.deepEqual(c.ports, [{ name: 'health', containerPort: values.scriptRunner.healthPort, protocol: 'TCP' }], 'only the health port without Prometheus');
+    assert.deepEqual(c.livenessProbe.httpGet, { path: '/livez', port: 'health' });
+    assert.deepEqual(c.readinessProbe.httpGet, { path: '/readyz', port: 'health' });
     assert.equal(dep.spec.template.metadata.annotations?.['prometheus.io/scrape'], undefined);
 
     const env = envMap(c);
@@ -498,7 +498,7 @@ describe('chart rendered by helm', () => {
     const c = container(dep);
     const env = envMap(c);
     assert.equal(env.get('PROMETHEUS_PORT')!.value, '9555');
-    assert.deepEqual(c.ports, [{ name: 'metrics', containerPort: 9555, protocol: 'TCP' }]);
+    assert.deepEqual(c.ports, [{ name: 'health', containerPort: 8081, protocol: 'TCP' }, { name: 'metrics', containerPort: 9555, protocol: 'TCP' }]);
     assert.deepEqual(dep.spec.template.metadata.annotations, {
       'prometheus.io/scrape': 'true',
       'prometheus.io/port': '9555',
@@ -598,7 +598,7 @@ describe('rendered config runs for real', () => {
     // nats-server with the rendered config; only the ports and the store dir moved to local ones.
     const dir = await mkdtemp(path.join(os.tmpdir(), 'wirescript-chart-'));
     tmpDirs.push(dir);
-    const [clientPort, monitorPort, metricsPort] = [await freePort(), await freePort(), await freePort()];
+    const [clientPort, monitorPort, metricsPort, healthPort] = [await freePort(), await freePort(), await freePort(), await freePort()];
     let conf = String(cm.data['nats.conf']);
     const swap = (re: RegExp, to: string) => {
       assert.match(conf, re);
@@ -632,7 +632,7 @@ describe('rendered config runs for real', () => {
     t.after(() => drainAndClose(nc));
     await putScriptSet(nc, [{ code: '// chart smoke\nfunction onItemCaptured(d) {}' }]);
     const pod = { name: 'ws-wirescript-script-runner-7d9f-abcde', nodeName: 'node-a' };
-    const env: Record<string, string> = { ...podEnv(c, pod), NATS_URL: natsUrl, PROMETHEUS_PORT: String(metricsPort), STATUS_INTERVAL: '100ms' };
+    const env: Record<string, string> = { ...podEnv(c, pod), NATS_URL: natsUrl, PROMETHEUS_PORT: String(metricsPort), HEALTH_PORT: String(healthPort), STATUS_INTERVAL: '100ms' };
     const statuses: ReplicaStatus[] = [];
     nc.subscribe(statusSubject('script-runner', pod.name), { callback: (e, m) => { if (!e) statuses.push(decodeMessage(ReplicaStatus, m.data)); } });
     const [cmd, ...args] = ['node', 'bin/wirescript.ts', ...(c.args as string[])]; // the image's ENTRYPOINT + the container args
@@ -650,6 +650,12 @@ describe('rendered config runs for real', () => {
     assert.match(runnerLog, new RegExp(`node ${pod.nodeName}, replica ${pod.name}`));
     const metrics = await (await fetch(`http://127.0.0.1:${metricsPort}/metrics`)).text();
     assert.match(metrics, /wirescript_/);
+    // The probes' endpoints answer on the port the chart names "health".
+    for (const [probe, route] of [['livenessProbe', '/livez'], ['readinessProbe', '/readyz']] as const) {
+      assert.equal(c[probe].httpGet.path, route);
+      const res = await fetch(`http://127.0.0.1:${healthPort}${route}`);
+      assert.equal(res.status, 200, `${route}: ${await res.text()}`);
+    }
 
     // SIGTERM drains and exits 0 well inside terminationGracePeriodSeconds.
     const grace = dep.spec.template.spec.terminationGracePeriodSeconds as number;

@@ -4,7 +4,7 @@ import { runnerConfig, ScriptRunner } from '@wirescript/script-runner';
 import type { NatsConnection, Subscription } from '@wirescript/nats';
 
 export function runnerEnv(url: string, replica: string, extra: Record<string, string> = {}): Record<string, string> {
-  return { NATS_URL: url, NODE_NAME: 'node-a', REPLICA_ID: replica, LOG_LEVEL: 'warn', STATUS_INTERVAL: '200ms', ...extra };
+  return { NATS_URL: url, NODE_NAME: 'node-a', REPLICA_ID: replica, LOG_LEVEL: 'warn', STATUS_INTERVAL: '200ms', HEALTH_PORT: '0', ...extra };
 }
 
 export async function startRunner(url: string, replica: string, extra: Record<string, string> = {}): Promise<ScriptRunner> {

@@ -3,3 +3,4 @@ export { ScriptSetWatcher, type ScriptSetWatcherEvents } from './script-set.ts';
 export { StatusPublisher, buildStatus, type StatusSource } from './status.ts';
 export { serveJobControl, applyJobControl, listJobs, type JobControlIdentity } from './job-control.ts';
 export { createLogger, type Logger, type LogLevel } from './log.ts';
+export { HealthServer, HealthError, type HealthCheck } from './health.ts';

@@ -14,6 +14,8 @@ export const runnerConfig = defineConfig({
   packetQueueCapacity: vars.int('PACKET_QUEUE_CAPACITY', { default: 1_024, min: 1, max: 1_000_000, doc: 'Packet summary batches buffered; beyond it batches are dropped and counted' }),
   statusIntervalMs: vars.duration('STATUS_INTERVAL', { default: 5_000, min: 100, doc: 'Period of the replica status on ws.status.script-runner.<replica>' }),
   logRateLimit: vars.int('LOG_RATE_LIMIT', { default: 1_000, min: 0, doc: 'Console lines per second a replica publishes (0 = unlimited); extra lines are dropped and counted' }),
+  healthPort: vars.int('HEALTH_PORT', { default: 8081, min: 0, max: 65535, doc: 'Port of the HTTP health endpoints /livez and /readyz (Kubernetes probes); 0 = off' }),
+  healthHost: vars.string('HEALTH_HOST', { default: '0.0.0.0', doc: 'Address the health endpoints bind to' }),
   drainTimeoutMs: vars.duration('DRAIN_TIMEOUT', { default: 10_000, min: 100, doc: 'On SIGTERM, how long to finish queued work and flush before closing' }),
 });
 export type RunnerConfig = Config<typeof runnerConfig>;

@@ -8,13 +8,13 @@
 import { context, trace, type Context, type Link, type Meter } from '@opentelemetry/api';
 import { ScriptEngine, limitsFromConfig, type PacketInfo } from '@wirescript/engine';
 import {
-  BoundedQueue, connectNats, drainAndClose, ensureStream, openKv, type Msg, type NatsConnection, type Subscription,
+  BoundedQueue, connectNats, drainAndClose, ensureStream, formatStatus, openKv, type Msg, type NatsConnection, type Subscription,
 } from '@wirescript/nats';
 import {
   HUB_ACTIONS_STREAM, HUB_ACTIONS_SUBJECT, Item, PacketBatch, PodEvent, SCRIPTS_KV_BUCKET, decodeMessage,
 } from '@wirescript/proto';
 import {
-  NatsEngineOutput, ScriptSetWatcher, StatusPublisher, createLogger, serveJobControl, type Logger,
+  HealthServer, NatsEngineOutput, ScriptSetWatcher, StatusPublisher, createLogger, serveJobControl, type Logger,
 } from '@wirescript/script-host';
 import { extractContext } from '@wirescript/telemetry';
 import type { RunnerConfig } from './config.ts';
@@ -66,6 +66,13 @@ export class ScriptRunner {
   private readonly packetSeq = new Map<string, number>();
   private readonly startedAtMs = Date.now();
   private stopping: Promise<void> | null = null;
+  private health: HealthServer | null = null;
+  private natsConnected = false;
+  private scriptSetApplied = false;
+  /** When the item loop last finished a batch; with items waiting, a long silence means it is wedged. */
+  private lastBatchAt = Date.now();
+  /** Bound port of the health endpoints (0 when off). */
+  healthPort = 0;
 
   constructor(config: RunnerConfig, deps: RunnerDeps = {}) {
     this.config = config;
@@ -88,8 +95,19 @@ export class ScriptRunner {
   async start(): Promise<void> {
     const c = this.config;
     const id = { service: SERVICE as typeof SERVICE, node: c.nodeName, replica: c.replicaId };
-    const nc = await connectNats({ url: c.natsUrl, name: `${SERVICE}/${c.replicaId}`, log: (m) => this.log.info(m) });
+    if (c.healthPort > 0) await this.startHealth();
+    const nc = await connectNats({
+      url: c.natsUrl,
+      name: `${SERVICE}/${c.replicaId}`,
+      onStatus: (st) => {
+        if (st.type === 'disconnect') this.natsConnected = false;
+        if (st.type === 'reconnect') this.natsConnected = true;
+        const line = formatStatus(st);
+        if (line) this.log.info(line);
+      },
+    });
     this.nc = nc;
+    this.natsConnected = true;
     // Hub actions must survive a hub restart: make sure the stream exists before any is sent.
     await ensureStream(nc, { name: HUB_ACTIONS_STREAM, subjects: [HUB_ACTIONS_SUBJECT], maxAge: 24 * 3600_000 });
     const output = new NatsEngineOutput(nc, { ...id, logRateLimit: c.logRateLimit });
@@ -108,6 +126,7 @@ export class ScriptRunner {
       failed: (err) => this.log.error(err.message),
     });
     await this.watcher.start();
+    this.scriptSetApplied = true;
 
     this.subs.push(nc.subscribe(c.itemsSubject, {
       queue: c.queueGroup,
@@ -140,6 +159,24 @@ export class ScriptRunner {
     this.log.info(`started: node ${c.nodeName}, replica ${c.replicaId}, items from ${c.itemsSubject} (queue group ${c.queueGroup})`);
   }
 
+  private async startHealth(): Promise<void> {
+    const c = this.config;
+    const h = new HealthServer();
+    h.addLiveness({
+      name: 'dispatch',
+      // A batch can legitimately take batch size x hook timeout; beyond that (and 2 min) the loop is wedged.
+      check: () => {
+        const limit = Math.max(120_000, c.dispatchBatchSize * c.hookTimeoutMs * 2);
+        const idle = Date.now() - this.lastBatchAt;
+        return this.items.size > 0 && idle > limit ? `${this.items.size} items waiting, no batch finished for ${idle} ms` : null;
+      },
+    });
+    h.addReadiness({ name: 'nats', check: () => (this.natsConnected ? null : 'not connected to NATS') });
+    h.addReadiness({ name: 'scripts', check: () => (this.scriptSetApplied ? null : 'script set not loaded yet') });
+    this.healthPort = await h.start(c.healthHost, c.healthPort);
+    this.health = h;
+  }
+
   statusCounters(): Record<string, number> {
     const k = this.counters;
     const o = this.output?.counters;
@@ -169,6 +206,7 @@ export class ScriptRunner {
     }
     this.withBatchSpan('onItemCaptured', batch, () => engine.dispatchItems(jsons));
     this.counters.itemsProcessed += jsons.length;
+    this.lastBatchAt = Date.now();
     await yieldNow();
   }
 
@@ -276,6 +314,7 @@ export class ScriptRunner {
     this.status?.publish();
     this.engine?.close();
     if (this.nc) await drainAndClose(this.nc, this.config.drainTimeoutMs);
+    await this.health?.stop();
     this.log.info(`stopped: ${this.counters.itemsProcessed} items processed, ${this.counters.itemsDropped} dropped`);
   }
 }

@@ -50,8 +50,14 @@ export interface GuestVmOptions {
 
 type Outcome = { ok: true; value: HostValue } | { ok: false; error: { name: string; message: string; stack: string } };
 
-/** How often (at least, ms of guest run time) the interrupt handler measures the heap. */
+/**
+ * How often the interrupt handler measures the heap, in ms of guest run time: every
+ * MEMORY_CHECK_MS, and less often for a big heap (measuring walks it, ~0.15 ms per MiB),
+ * so that measuring costs at most a few percent. Wall time, so a loaded machine measures
+ * more often per unit of script progress, never less.
+ */
 const MEMORY_CHECK_MS = 25;
+const MEMORY_CHECK_MS_PER_MIB = 3;
 
 function classify(e: { name: string; message: string }): FaultKind {
   if (e.name === 'InternalError') {
@@ -131,8 +137,7 @@ export class GuestVm {
    * Interrupts the call that has run longer than budgetMs (seq changes at every call start),
    * or any call once the heap is over the memory limit: QuickJS's own limit does not count
    * small blocks in this WebAssembly build (no malloc_usable_size), so many small objects
-   * would grow the heap far past it. The heap is measured at most every MEMORY_CHECK_MS,
-   * and less often when measuring is slow (a big heap), to keep its cost to a few percent.
+   * would grow the heap far past it (see MEMORY_CHECK_MS for how often it is measured).
    */
   private shouldInterrupt(): boolean {
     const now = performance.now();
@@ -152,8 +157,8 @@ export class GuestVm {
       } catch {
         used = Infinity; // cannot even measure: the heap is full
       }
-      const done = performance.now();
-      this.nextMemoryCheck = done + Math.max(MEMORY_CHECK_MS, 20 * (done - now));
+      const mib = Number.isFinite(used) ? used / (1024 * 1024) : 0;
+      this.nextMemoryCheck = performance.now() + Math.max(MEMORY_CHECK_MS, mib * MEMORY_CHECK_MS_PER_MIB);
       if (used > this.memoryLimit) {
         this.memoryTripped = true;
         return true;
