@@ -443,7 +443,7 @@ describe('hot reload', () => {
     t.engine.load({ scripts: [], env: {} });
   });
 
-  it('an invalid new version is rejected without stopping the other scripts', () => {
+  it('an invalid new version is rejected; the previous version keeps running with its state, and so do the others', () => {
     const other = { ...counter('Other'), index: 1 };
     t.engine.load({ scripts: [counter('Evolving'), other] });
     t.engine.dispatchItems([{}]);
@@ -452,9 +452,17 @@ describe('hot reload', () => {
     assert.equal(report.rejected.length, 1);
     assert.equal(report.rejected[0].title, 'Evolving');
     assert.equal(report.rejected[0].line, 2);
-    assert.deepEqual(report.loaded.map((l) => [l.title, l.kept]), [['Other', true]]);
+    assert.match(t.out.errors('Evolving')[0]?.text ?? '', /previous version keeps running/);
+    assert.deepEqual(report.loaded.map((l) => [l.title, l.kept]), [['Evolving', true], ['Other', true]]);
     t.engine.dispatchItems([{}]);
     assert.deepEqual(t.out.logs('Other'), ['Other 2']);
+    assert.deepEqual(t.out.logs('Evolving'), ['Evolving 2']);
+  });
+
+  it('an invalid script with no previous version is simply not loaded', () => {
+    const report = t.engine.load({ scripts: [{ index: 0, code: '// Newcomer\nconst x = 1;' }, counter('Other')] });
+    assert.deepEqual(report.rejected.map((r) => r.title), ['Newcomer']);
+    assert.deepEqual(report.loaded.map((l) => l.title), ['Other']);
   });
 
   it('removing every script stops every hook', () => {

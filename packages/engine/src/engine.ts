@@ -185,6 +185,7 @@ export class ScriptEngine {
   private readonly bySlot = new Map<number, LoadedScript>();
   private ordered: LoadedScript[] = [];
   private nextSlot = 1;
+  private loads = 0;
   private projection: ProjectionTree | null = null;
   private itemFields: ItemFields = { kind: 'paths', paths: [] };
   private pausedCount = 0;
@@ -280,10 +281,19 @@ export class ScriptEngine {
         const title = spec.title && spec.title.trim() !== '' ? spec.title : err.title;
         const problem = { index: spec.index, title, line: err.line, column: err.column, message: err.message.replace(/^.*?:\d+:\d+: /, '') };
         report.rejected.push(problem);
-        this.emitError(spec.index, title, `${title}:${problem.line}:${problem.column}: ${problem.message}`, 'load', problem.line, problem.column);
+        // The last good state is kept: a running script whose new version is invalid keeps running.
+        const previous = this.ordered.find((s) => s.title === title);
+        const keep = previous ? '; the previous version keeps running' : '';
+        this.emitError(spec.index, title, `${title}:${problem.line}:${problem.column}: ${problem.message}${keep}`, 'load', problem.line, problem.column);
+        if (previous) {
+          const parsed = parseScript(previous.code, { fallbackTitle: title, maxBytes: Infinity });
+          const analysis = analyzeScript(parsed.ast);
+          prepared.push({ spec: { ...spec, code: previous.code }, title, hooks: analysis.hooks, fields: analysis.itemCapturedFields, wrapped: wrapScript(previous.code, analysis.hooks) });
+        }
       }
     }
 
+    const firstLoad = this.loads++ === 0;
     const rebuild = this.vm === null || this.vm.broken || !sameEnv(env, this.env);
     if (rebuild) {
       this.resetVmState();
@@ -293,6 +303,7 @@ export class ScriptEngine {
       this.env = env;
       report.rebuilt = true;
     }
+    if (firstLoad) report.rebuilt = true;
     const vm = this.requireVm();
 
     // Match unchanged scripts (same title and code) to keep their state.
