@@ -10,6 +10,9 @@ Usage: wirescript <command> [options]
 
 Commands:
   run <script.js>... --items F.jsonl   Run scripts on items in one process (no NATS)
+  run <script.js>... --pcap F          ... on a pcap/pcapng capture
+  run <script.js>... --interface I     ... on live traffic (--filter BPF, --duration S)
+  capture                              Run the capture service (config from env, flags override)
   script-runner                        Run the script-runner service (config from env)
   console                              Tail the scripts' console output from NATS
 
@@ -37,7 +40,8 @@ export async function runCli(argv: string[], io: Io): Promise<number | 'running'
         const { runCommand } = await import('./commands/run.ts');
         return await runCommand(rest, io);
       }
-      case 'script-runner': {
+      case 'script-runner':
+      case 'capture': {
         const { serviceCommand } = await import('./commands/service.ts');
         return await serviceCommand(cmd, rest, io);
       }

@@ -46,16 +46,22 @@ export function buildStatus(src: StatusSource, takeLatency = true): ReplicaStatu
   });
 }
 
+/** Publishes a replica status every period (and once more on stop); the builder decides what is in it. */
 export class StatusPublisher {
   private timer: NodeJS.Timeout | null = null;
   private readonly nc: NatsConnection;
-  private readonly src: StatusSource;
+  private readonly build: () => ReplicaStatus;
   private readonly subject: string;
 
-  constructor(nc: NatsConnection, src: StatusSource) {
+  constructor(nc: NatsConnection, service: string, replica: string, build: () => ReplicaStatus) {
     this.nc = nc;
-    this.src = src;
-    this.subject = statusSubject(src.service, src.replica);
+    this.build = build;
+    this.subject = statusSubject(service, replica);
+  }
+
+  /** For engine hosts (script-runner, hub): status from the engine and the service counters. */
+  static forEngine(nc: NatsConnection, src: StatusSource): StatusPublisher {
+    return new StatusPublisher(nc, src.service, src.replica, () => buildStatus(src));
   }
 
   start(intervalMs: number, beforeEach?: () => void): void {
@@ -68,7 +74,7 @@ export class StatusPublisher {
 
   publish(): void {
     try {
-      publishWithTrace(this.nc, this.subject, encodeMessage(ReplicaStatus, buildStatus(this.src)));
+      publishWithTrace(this.nc, this.subject, encodeMessage(ReplicaStatus, this.build()));
     } catch {
       // Connection closing: the next period (or the final status on stop) reports.
     }

@@ -149,7 +149,7 @@ export class ScriptRunner {
     this.loops.push(this.items.drain((batch) => this.onItems(batch), { batchSize: c.dispatchBatchSize, onError: (e) => this.log.error(`item batch failed: ${(e as Error).message}`) }));
     this.loops.push(this.packets.drain((batch) => this.onPackets(batch), { batchSize: 16, onError: (e) => this.log.error(`packet batch failed: ${(e as Error).message}`) }));
 
-    this.status = new StatusPublisher(nc, {
+    this.status = StatusPublisher.forEngine(nc, {
       ...id, startedAtMs: this.startedAtMs, engine, revision: () => this.revision, counters: () => this.statusCounters(),
     });
     this.status.start(c.statusIntervalMs, () => output.announceDrops());

@@ -13,15 +13,20 @@ import path from 'node:path';
 import { createInterface } from 'node:readline';
 import { parseArgs } from 'node:util';
 import { engineConfig, ConfigError, loadConfig } from '@wirescript/config';
-import { ScriptEngine, limitsFromConfig, type ConsoleEvent, type EngineOutput, type LoadReport, type ScriptSpec } from '@wirescript/engine';
+import { ScriptEngine, limitsFromConfig, type ConsoleEvent, type EngineOutput, type LoadReport, type PacketInfo, type ScriptSpec } from '@wirescript/engine';
 import { CliError } from '../errors.ts';
 
-export const RUN_HELP = `Usage: wirescript run <script.js>... --items <file.jsonl> [options]
+export const RUN_HELP = `Usage: wirescript run <script.js>... (--items F.jsonl | --pcap F | --interface I [--filter BPF]) [options]
 
-Runs scripts on captured API calls in one process (no NATS, no cluster).
+Runs scripts on API calls in one process (no NATS, no cluster).
 
-Input:
-  --items <file>     Kubeshark-shaped items, one JSON object per line ("-" = stdin)
+Input (one of):
+  --items <file>       Kubeshark-shaped items, one JSON object per line ("-" = stdin)
+  --pcap <file>        A pcap or pcapng capture: decoded, reassembled and dissected
+                       (HTTP/1, HTTP/2, gRPC, DNS, Redis); onPacketCaptured sees every packet
+  --interface <name>   Live capture ("any" = every interface; needs root or CAP_NET_RAW)
+  --filter <bpf>       BPF filter for --interface (tcpdump syntax)
+  --duration <s>       With --interface: stop after this many seconds (default: until Ctrl-C)
 
 Options:
   --env K=V          Sets env.K for the scripts (repeatable)
@@ -46,7 +51,7 @@ export interface RunIo {
 
 interface RunArgs {
   scripts: string[];
-  items: string;
+  source: { kind: 'items'; path: string } | { kind: 'pcap'; path: string } | { kind: 'interface'; name: string; filter: string; durationS: number };
   env: Record<string, string>;
   node: string;
   quiet: boolean;
@@ -61,6 +66,10 @@ export function parseRunArgs(argv: string[]): RunArgs | 'help' {
       strict: true,
       options: {
         items: { type: 'string' },
+        pcap: { type: 'string' },
+        interface: { type: 'string' },
+        filter: { type: 'string' },
+        duration: { type: 'string' },
         env: { type: 'string', multiple: true },
         node: { type: 'string' },
         quiet: { type: 'boolean' },
@@ -72,8 +81,17 @@ export function parseRunArgs(argv: string[]): RunArgs | 'help' {
   }
   const v = parsed.values;
   if (v.help) return 'help';
-  if (parsed.positionals.length === 0) throw new CliError('run: no script given (usage: wirescript run <script.js>... --items <file.jsonl>)');
-  if (v.items === undefined) throw new CliError('run: no input given: pass --items <file.jsonl>');
+  if (parsed.positionals.length === 0) throw new CliError('run: no script given (usage: wirescript run <script.js>... --items F.jsonl | --pcap F | --interface I)');
+  const inputs = [v.items, v.pcap, v.interface].filter((x) => x !== undefined);
+  if (inputs.length === 0) throw new CliError('run: no input given: pass --items <file.jsonl>, --pcap <file> or --interface <name>');
+  if (inputs.length > 1) throw new CliError('run: pass only one of --items, --pcap and --interface');
+  if (v.filter !== undefined && v.interface === undefined) throw new CliError('run: --filter goes with --interface');
+  if (v.duration !== undefined && v.interface === undefined) throw new CliError('run: --duration goes with --interface');
+  const durationS = v.duration === undefined ? 0 : Number(v.duration);
+  if (!(durationS >= 0) || !Number.isFinite(durationS)) throw new CliError(`run: --duration takes a number of seconds, got "${v.duration}"`);
+  const source: RunArgs['source'] = v.items !== undefined ? { kind: 'items', path: v.items }
+    : v.pcap !== undefined ? { kind: 'pcap', path: v.pcap }
+    : { kind: 'interface', name: v.interface!, filter: v.filter ?? '', durationS };
   const env: Record<string, string> = {};
   for (const kv of v.env ?? []) {
     const eq = kv.indexOf('=');
@@ -82,7 +100,7 @@ export function parseRunArgs(argv: string[]): RunArgs | 'help' {
     if (!/^[A-Za-z_][A-Za-z0-9_]*$/.test(key)) throw new CliError(`run: --env name "${key}" is not a valid identifier`);
     env[key] = kv.slice(eq + 1);
   }
-  return { scripts: parsed.positionals, items: v.items, env, node: v.node ?? os.hostname(), quiet: v.quiet ?? false };
+  return { scripts: parsed.positionals, source, env, node: v.node ?? os.hostname(), quiet: v.quiet ?? false };
 }
 
 function printProblems(report: LoadReport, io: RunIo): boolean {
@@ -143,60 +161,17 @@ export async function runCommand(argv: string[], io: RunIo): Promise<number> {
     };
 
     const progress = !args.quiet && io.stderr.isTTY === true;
-    const started = performance.now();
-    let items = 0;
-    let invalid = 0;
-    let lastProgress = 0;
-    const batch: Record<string, unknown>[] = [];
-    const flush = async () => {
-      worker.dispatchItems(batch);
-      batch.length = 0;
-      flushActions();
-      // Lets cron timers fire during long inputs.
-      await new Promise((r) => setImmediate(r));
-    };
-
-    let input: NodeJS.ReadableStream;
-    if (args.items === '-') {
-      input = io.stdin ?? process.stdin;
+    const feed = new Feeder(worker, flushActions, io, progress);
+    let exitCode = 0;
+    if (args.source.kind === 'items') {
+      await feedItems(args.source.path, feed, io);
     } else {
-      const stream = createReadStream(args.items);
-      await new Promise<void>((resolve, reject) => {
-        stream.once('open', () => resolve());
-        stream.once('error', (err: NodeJS.ErrnoException) => reject(new CliError(`run: cannot read items ${args.items}: ${err.code ?? err.message}`, 1, { cause: err })));
-      });
-      input = stream;
+      const { feedPcap, feedInterface } = await import('./run-capture.ts');
+      exitCode = args.source.kind === 'pcap'
+        ? await feedPcap(args.source.path, feed, io, args.node)
+        : await feedInterface(args.source, feed, io, args.node);
     }
-    let lineNo = 0;
-    try {
-      for await (const line of createInterface({ input, crlfDelay: Infinity })) {
-        lineNo++;
-        if (line.trim() === '') continue;
-        let obj: unknown;
-        try {
-          obj = JSON.parse(line);
-        } catch (err) {
-          obj = undefined;
-          if (++invalid <= 10) io.stderr.write(`wirescript: ${args.items}:${lineNo}: skipped, not valid JSON: ${(err as Error).message}\n`);
-          continue;
-        }
-        if (obj === null || typeof obj !== 'object' || Array.isArray(obj)) {
-          if (++invalid <= 10) io.stderr.write(`wirescript: ${args.items}:${lineNo}: skipped, not a JSON object\n`);
-          continue;
-        }
-        batch.push(obj as Record<string, unknown>);
-        items++;
-        if (batch.length >= 1024) await flush();
-        if (progress && performance.now() - lastProgress > 500) {
-          lastProgress = performance.now();
-          io.stderr.write(`\r${items} items (${Math.round(items / ((lastProgress - started) / 1000))}/s)`);
-        }
-      }
-    } catch (err) {
-      if (err instanceof CliError) throw err;
-      throw new CliError(`run: cannot read items ${args.items} at line ${lineNo + 1}: ${(err as Error).message}`, 1, { cause: err });
-    }
-    if (batch.length > 0) await flush();
+    await feed.flush();
     if (progress) io.stderr.write('\r\x1b[K');
 
     // End of input: every scheduled job runs once more (worker first, so its hub actions reach the hub's jobs).
@@ -205,15 +180,109 @@ export async function runCommand(argv: string[], io: RunIo): Promise<number> {
     hub.runAllJobsNow();
     flushActions();
 
-    if (invalid > 10) io.stderr.write(`wirescript: ${invalid} input lines skipped in all\n`);
+    if (feed.invalid > 10) io.stderr.write(`wirescript: ${feed.invalid} input lines skipped in all\n`);
     if (!args.quiet && io.stderr.isTTY === true) {
       const st = worker.stats();
-      const secs = (performance.now() - started) / 1000;
-      io.stderr.write(`wirescript: ${items} items in ${secs.toFixed(2)} s, ${st.hookCalls} hook calls, ${st.hookErrors} script errors\n`);
+      const secs = (performance.now() - feed.started) / 1000;
+      io.stderr.write(`wirescript: ${feed.items} items in ${secs.toFixed(2)} s, ${st.hookCalls} hook calls, ${st.hookErrors} script errors\n`);
     }
-    return 0;
+    return exitCode;
   } finally {
     worker.close();
     hub.close();
+  }
+}
+
+/** Batches items and packet summaries into the worker engine; yields now and then so cron timers fire. */
+export class Feeder {
+  items = 0;
+  invalid = 0;
+  readonly started = performance.now();
+  private lastProgress = 0;
+  private readonly batch: Record<string, unknown>[] = [];
+  private readonly packets: PacketInfo[] = [];
+  private readonly worker: ScriptEngine;
+  private readonly afterDispatch: () => void;
+  private readonly io: RunIo;
+  private readonly progress: boolean;
+
+  constructor(worker: ScriptEngine, afterDispatch: () => void, io: RunIo, progress: boolean) {
+    this.worker = worker;
+    this.afterDispatch = afterDispatch;
+    this.io = io;
+    this.progress = progress;
+  }
+
+  /** Adds an item; true when a batch is full and flush() should be awaited. */
+  item(obj: Record<string, unknown>): boolean {
+    this.batch.push(obj);
+    this.items++;
+    return this.batch.length >= 1024;
+  }
+
+  packet(p: PacketInfo): boolean {
+    this.packets.push({ ...p });
+    return this.packets.length >= 4096;
+  }
+
+  /** Dispatches what is batched (packets first: they came before the items they carried). */
+  flushNow(): void {
+    if (this.packets.length > 0) {
+      this.worker.dispatchPackets(this.packets);
+      this.packets.length = 0;
+    }
+    if (this.batch.length > 0) {
+      this.worker.dispatchItems(this.batch);
+      this.batch.length = 0;
+    }
+    this.afterDispatch();
+  }
+
+  async flush(): Promise<void> {
+    this.flushNow();
+    this.showProgress();
+    await new Promise((r) => setImmediate(r));
+  }
+
+  showProgress(extra = ''): void {
+    if (!this.progress || performance.now() - this.lastProgress < 500) return;
+    this.lastProgress = performance.now();
+    this.io.stderr.write(`\r${this.items} items (${Math.round(this.items / ((this.lastProgress - this.started) / 1000))}/s)${extra}\x1b[K`);
+  }
+}
+
+async function feedItems(path: string, feed: Feeder, io: RunIo): Promise<void> {
+  let input: NodeJS.ReadableStream;
+  if (path === '-') {
+    input = io.stdin ?? process.stdin;
+  } else {
+    const stream = createReadStream(path);
+    await new Promise<void>((resolve, reject) => {
+      stream.once('open', () => resolve());
+      stream.once('error', (err: NodeJS.ErrnoException) => reject(new CliError(`run: cannot read items ${path}: ${err.code ?? err.message}`, 1, { cause: err })));
+    });
+    input = stream;
+  }
+  let lineNo = 0;
+  try {
+    for await (const line of createInterface({ input, crlfDelay: Infinity })) {
+      lineNo++;
+      if (line.trim() === '') continue;
+      let obj: unknown;
+      try {
+        obj = JSON.parse(line);
+      } catch (err) {
+        if (++feed.invalid <= 10) io.stderr.write(`wirescript: ${path}:${lineNo}: skipped, not valid JSON: ${(err as Error).message}\n`);
+        continue;
+      }
+      if (obj === null || typeof obj !== 'object' || Array.isArray(obj)) {
+        if (++feed.invalid <= 10) io.stderr.write(`wirescript: ${path}:${lineNo}: skipped, not a JSON object\n`);
+        continue;
+      }
+      if (feed.item(obj as Record<string, unknown>)) await feed.flush();
+    }
+  } catch (err) {
+    if (err instanceof CliError) throw err;
+    throw new CliError(`run: cannot read items ${path} at line ${lineNo + 1}: ${(err as Error).message}`, 1, { cause: err });
   }
 }

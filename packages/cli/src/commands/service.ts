@@ -1,23 +1,58 @@
-/** `wirescript script-runner`: runs one service in the foreground (what a container runs). */
-import { main as scriptRunnerMain } from '@wirescript/script-runner/main';
+/**
+ * `wirescript script-runner` / `wirescript capture`: one service in the
+ * foreground (what a container runs). Configuration comes from environment
+ * variables; the flags below override them.
+ */
+import { parseArgs } from 'node:util';
+import { CliError } from '../errors.ts';
 
-export const SERVICE_HELP = `Usage: wirescript script-runner
+export const SERVICE_HELP: Record<string, string> = {
+  'script-runner': `Usage: wirescript script-runner
 
 Runs the script-runner service: takes items from NATS (queue group), runs the
 active scripts (from the ws_scripts KV bucket), publishes console lines, hub
 actions, job events and replica status. Configured by environment variables
 (NATS_URL, HOOK_TIMEOUT, ITEM_QUEUE_CAPACITY, ...: see the README). Stops
-cleanly on SIGTERM/SIGINT.`;
+cleanly on SIGTERM/SIGINT.`,
+  capture: `Usage: wirescript capture [--interface NAME] [--filter BPF] [--pcap FILE] [--speed max|recorded|N]
 
-export async function serviceCommand(name: string, argv: string[], io: { stdout: NodeJS.WritableStream }): Promise<number | 'running'> {
-  if (argv.includes('--help') || argv.includes('-h')) {
-    io.stdout.write(`${SERVICE_HELP}\n`);
+Runs the capture service: live capture (or a pcap/pcapng replay) -> TCP/UDP
+reassembly -> HTTP/1, HTTP/2, gRPC, DNS and Redis dissectors -> items on
+ws.items.<node>.<protocol> and packet summaries on ws.packets.<node>.
+Configured by environment variables (NATS_URL, CAPTURE_INTERFACE, ...: see the
+README); flags override them:
+  --interface NAME   CAPTURE_INTERFACE (default "any")
+  --filter BPF       CAPTURE_FILTER
+  --pcap FILE        CAPTURE_PCAP: replay this file instead of capturing live
+  --speed S          REPLAY_SPEED: max, recorded or a multiplier
+Stops cleanly on SIGTERM/SIGINT; a replay exits when the file is published.`,
+};
+
+export async function serviceCommand(name: 'script-runner' | 'capture', argv: string[], io: { stdout: NodeJS.WritableStream; env?: NodeJS.ProcessEnv }): Promise<number | 'running'> {
+  let v;
+  try {
+    v = parseArgs({
+      args: argv, strict: true, allowPositionals: false,
+      options: name === 'capture'
+        ? { interface: { type: 'string' }, filter: { type: 'string' }, pcap: { type: 'string' }, speed: { type: 'string' }, help: { type: 'boolean', short: 'h' } }
+        : { help: { type: 'boolean', short: 'h' } },
+    }).values as Record<string, string | boolean | undefined>;
+  } catch (err) {
+    throw new CliError(`${name}: ${(err as Error).message} (configure it with environment variables; see --help)`);
+  }
+  if (v.help) {
+    io.stdout.write(`${SERVICE_HELP[name]}\n`);
     return 0;
   }
-  if (argv.length > 0) {
-    const { CliError } = await import('../errors.ts');
-    throw new CliError(`${name}: unexpected argument "${argv[0]}" (configure it with environment variables; see --help)`);
+  const env = { ...(io.env ?? process.env) };
+  const flagEnv: Record<string, string> = { interface: 'CAPTURE_INTERFACE', filter: 'CAPTURE_FILTER', pcap: 'CAPTURE_PCAP', speed: 'REPLAY_SPEED' };
+  for (const [flag, variable] of Object.entries(flagEnv)) if (typeof v[flag] === 'string') env[variable] = v[flag] as string;
+  if (name === 'capture') {
+    const { main } = await import('@wirescript/capture/main');
+    await main(env);
+  } else {
+    const { main } = await import('@wirescript/script-runner/main');
+    await main(env);
   }
-  await scriptRunnerMain();
   return 'running';
 }
