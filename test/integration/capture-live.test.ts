@@ -25,7 +25,7 @@ type Item = Record<string, any>;
 function captureLive(filter: string) {
   const items: Item[] = [];
   const pipeline = new CapturePipeline({ node: { name: 'test', ip: '127.0.0.1' }, worker: 'test', onItem: (it: CapturedItem) => items.push(it.item) });
-  const live = new LiveCapture({ device: 'lo', filter, snaplen: 65_535, bufferBytes: 32 * 1024 * 1024 });
+  const live = new LiveCapture({ device: 'lo', filter, bufferBytes: 32 * 1024 * 1024 });
   live.start((f) => pipeline.onFrame(f));
   return {
     items,

@@ -108,7 +108,7 @@ export class CaptureService {
           this.log.error(`replay of ${c.capturePcap} stopped: ${err.message}`);
         });
     } else {
-      const live = new LiveCapture({ device: c.captureInterface, filter: c.captureFilter, snaplen: c.snaplen, bufferBytes: c.captureBufferMb * 1024 * 1024 });
+      const live = new LiveCapture({ device: c.captureInterface, filter: c.captureFilter, bufferBytes: c.captureBufferMb * 1024 * 1024 });
       live.start((f) => pipeline.onFrame(f));
       this.live = live;
       // A quiet link still needs its timeouts to run.
@@ -163,6 +163,7 @@ export class CaptureService {
       packets_dropped: this.packetsDropped,
       packet_batches: this.sequence,
       live_packets: this.live?.packets ?? 0,
+      kernel_drops: this.live?.kernelStats()?.drops ?? 0,
     };
   }
 

@@ -44,7 +44,7 @@ export async function feedPcap(path: string, feed: Feeder, io: RunIo, node: stri
 /** Captures live until Ctrl-C or the duration, then flushes. */
 export async function feedInterface(src: { name: string; filter: string; durationS: number }, feed: Feeder, io: RunIo, node: string): Promise<number> {
   const pipeline = pipelineFor(feed, node);
-  const live = new LiveCapture({ device: src.name, filter: src.filter, snaplen: 65_535, bufferBytes: 64 * 1024 * 1024 });
+  const live = new LiveCapture({ device: src.name, filter: src.filter, bufferBytes: 64 * 1024 * 1024 });
   try {
     live.start((f) => pipeline.onFrame(f));
   } catch (err) {

@@ -5,9 +5,12 @@
  * write into freed memory). Packets arrive in immediate mode on the event
  * loop; cap reports neither timestamps nor wire lengths, so a packet's time is
  * its arrival time (µs resolution) and a truncated packet's length is
- * taken from its IP header when it can be, else captureLength + 1.
+ * captureLength + 1. cap fixes the snap length at 65535, and libpcap's
+ * immediate mode gives every packet a 64 KiB slot of the kernel buffer: the
+ * buffer holds bufferBytes / 64 KiB packets in flight (CAPTURE_BUFFER_MB x 16).
  */
 import { createRequire } from 'node:module';
+import { SocketDropCounter, packetSocketFds } from '@wirescript/pcap-stats';
 import { LINKTYPE, type Frame } from '../types.ts';
 
 const require = createRequire(import.meta.url);
@@ -21,6 +24,15 @@ interface CapInstance {
 interface CapModule {
   Cap: { new (): CapInstance; findDevice(ip?: string): string | undefined; deviceList(): { name: string; addresses: { addr: string }[] }[] };
 }
+
+/**
+ * Closed cap instances (and their buffers) are kept for the life of the
+ * process: garbage-collecting a closed Cap object crashes the process (cap's
+ * native destructor frees its pcap state a second time; seen here as a
+ * segfault when a second capture started after the first was collected).
+ * One small object per capture run.
+ */
+const retired: unknown[] = [];
 
 export class LiveCaptureError extends Error {
   override name = 'LiveCaptureError';
@@ -43,8 +55,6 @@ export interface LiveCaptureOptions {
   device: string;
   /** BPF filter ('' = everything). */
   filter: string;
-  /** Largest packet kept, bytes. */
-  snaplen: number;
   /** Kernel capture buffer, bytes (packets beyond it are dropped by the kernel). */
   bufferBytes: number;
 }
@@ -65,6 +75,8 @@ export class LiveCapture {
   /** Held for the capture's whole life: libpcap writes into it. */
   private readonly buffer: Buffer;
   private cap: CapInstance | null = null;
+  /** The kernel counters of cap's socket (found as the AF_PACKET descriptor that open() added). */
+  private kernel: SocketDropCounter | null = null;
   private readonly frame: Frame;
   private readonly opts: LiveCaptureOptions;
   packets = 0;
@@ -72,7 +84,8 @@ export class LiveCapture {
 
   constructor(opts: LiveCaptureOptions) {
     this.opts = opts;
-    this.buffer = Buffer.alloc(Math.max(opts.snaplen, 1514));
+    // cap captures up to 65535 bytes per packet into this buffer.
+    this.buffer = Buffer.alloc(65_536);
     this.frame = { tsMs: 0, captureLength: 0, length: 0, linkType: 0, interfaceId: 0, data: this.buffer };
   }
 
@@ -81,18 +94,24 @@ export class LiveCapture {
     const { Cap } = loadCap();
     const cap = new Cap();
     let linkName: string;
+    const before = new Set(packetSocketFds());
     try {
       linkName = cap.open(this.opts.device, this.opts.filter, this.opts.bufferBytes, this.buffer);
     } catch (err) {
+      retired.push(cap, this.buffer);
       const known = (() => { try { return listDevices().join(', '); } catch { return '?'; } })();
       throw new LiveCaptureError(`cannot capture on "${this.opts.device}" with filter "${this.opts.filter}": ${(err as Error).message} (interfaces: ${known}; capturing needs root or CAP_NET_RAW)`, { cause: err });
     }
     const linkType = LINK_NAMES[linkName];
     if (linkType === undefined) {
       cap.close();
+      retired.push(cap, this.buffer);
       throw new LiveCaptureError(`interface "${this.opts.device}" has link type ${linkName}, which wirescript does not decode`);
     }
     this.cap = cap;
+    const added = packetSocketFds().filter((fd) => !before.has(fd));
+    // Exactly one new packet socket is ours; anything else means we cannot tell, and say so via null.
+    this.kernel = added.length === 1 ? new SocketDropCounter(added[0]) : null;
     const frame = this.frame;
     frame.linkType = linkType;
     const origin = performance.timeOrigin;
@@ -107,10 +126,21 @@ export class LiveCapture {
     });
   }
 
+  /**
+   * Packets the kernel dropped (capture buffer full) since start, and packets it
+   * passed to the socket; null when the socket could not be identified.
+   */
+  kernelStats(): { packets: number; drops: number } | null {
+    if (!this.kernel || !this.cap) return this.kernel ? { packets: this.kernel.packets, drops: this.kernel.drops } : null;
+    return this.kernel.read();
+  }
+
   stop(): void {
     if (!this.cap) return;
+    this.kernelStats();
     this.cap.removeAllListeners();
     this.cap.close();
+    retired.push(this.cap, this.buffer);
     this.cap = null;
   }
 }
