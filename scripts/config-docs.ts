@@ -5,10 +5,12 @@
  */
 import { readFileSync, writeFileSync } from 'node:fs';
 import { configTable } from '@wirescript/config';
+import { captureConfig } from '@wirescript/capture';
 import { runnerConfig } from '@wirescript/script-runner';
 
 export const TABLES: Record<string, string> = {
   'script-runner': configTable(runnerConfig).trim(),
+  capture: configTable(captureConfig).trim(),
 };
 
 const README = new URL('../README.md', import.meta.url);
