@@ -5,26 +5,36 @@
  * - Static checks (no helm): Chart.yaml and values.yaml parse; every value is
  *   documented and used; every `.Values.x.y` a template reads exists; every
  *   env variable a template names is one the code reads; the Dockerfile's
- *   entrypoint, command and build steps match the repository.
+ *   entrypoint, command and build steps match the repository (its manifests
+ *   script is run on the checkout: every workspace manifest and every native
+ *   addon input is collected); netcap-exec's file capabilities, the
+ *   capabilities it raises and the ones the capture values add agree.
  * - Rendered with a real helm (found or fetched: see helm.ts): lint, the
  *   objects for the default values and for overrides (replicas, external
- *   NATS, HPA, Prometheus), the rendered env loaded by the services' own
- *   config loader, and the rendered NATS config + runner env run for real
- *   (nats-server and the script-runner process).
+ *   NATS, HPA, Prometheus, the capture DaemonSet and its pcap ring), the
+ *   rendered env loaded by the services' own config loaders, and the rendered
+ *   NATS config + runner env run for real (nats-server and the script-runner
+ *   process), and the capture env too: the capture process started the way
+ *   the pod starts it (netcap-exec compiled from deploy/image with the
+ *   Dockerfile's flags and capabilities, UID 1000, the container's bounding
+ *   set and no_new_privs) captures an HTTP call on loopback.
  */
 import assert from 'node:assert/strict';
-import { spawn, type ChildProcess } from 'node:child_process';
-import { existsSync, readdirSync, readFileSync } from 'node:fs';
-import { mkdtemp, rm, writeFile } from 'node:fs/promises';
+import { execFile, spawn, type ChildProcess } from 'node:child_process';
+import { existsSync, readdirSync, readFileSync, statSync } from 'node:fs';
+import { chmod, copyFile, link, mkdtemp, rm, writeFile } from 'node:fs/promises';
+import http from 'node:http';
 import os from 'node:os';
 import path from 'node:path';
+import { promisify } from 'node:util';
 import { setTimeout as sleep } from 'node:timers/promises';
 import { after, before, describe, test } from 'node:test';
 import YAML from 'yaml';
 import { loadConfig, parseDuration, type AnyVarSpec, type Schema } from '@wirescript/config';
 import { connectNats, drainAndClose } from '@wirescript/nats';
-import { ReplicaStatus, decodeMessage, statusSubject } from '@wirescript/proto';
-import { findNatsServer, freePort, putScriptSet } from '@wirescript/testing';
+import { Item, ReplicaStatus, decodeMessage, itemsSubject, statusSubject } from '@wirescript/proto';
+import { findNatsServer, freePort, putScriptSet, startNatsServer } from '@wirescript/testing';
+import { loadCaptureConfig } from '../../services/capture/src/config.ts';
 import { CHART_DIR, REPO_ROOT, ensureHelm, helmLint, helmTemplate, type RenderOptions } from './helm.ts';
 
 // ---------------------------------------------------------------------------
@@ -210,6 +220,9 @@ function wirescriptContainers(objs: K8s[]): { workload: K8s; container: K8s; ser
   return out;
 }
 
+/** Services whose own loader checks more than their schema (rules across variables): the rendered env must pass it too. */
+const SERVICE_LOADERS: Record<string, (env: Record<string, string | undefined>) => unknown> = { capture: loadCaptureConfig };
+
 /** The env variables every rendered wirescript container sets are the ones its service reads, and load. */
 function assertEnvMatchesCode(objs: K8s[]): void {
   const wcs = wirescriptContainers(objs);
@@ -219,7 +232,10 @@ function assertEnvMatchesCode(objs: K8s[]): void {
     assert.ok(schema, `container ${c.name} runs "${service}", which has no services/${service}/src/config.ts`);
     const known = varNames(schema);
     for (const e of c.env as K8s[]) assert.ok(known.has(e.name), `${service}: env ${e.name} is not read by the service (not in its config schema)`);
-    assert.doesNotThrow(() => loadConfig(schema, podEnv(c, { name: 'pod-0', nodeName: 'node-a' })), `${service}: the rendered env does not load`);
+    const env = podEnv(c, { name: 'pod-0', nodeName: 'node-a' });
+    assert.doesNotThrow(() => loadConfig(schema, env), `${service}: the rendered env does not load`);
+    const own = SERVICE_LOADERS[service];
+    if (own) assert.doesNotThrow(() => own(env), `${service}: the rendered env does not load with the service's own config loader`);
   }
 }
 
@@ -227,6 +243,172 @@ const RUNNER_ENV = [
   'NATS_URL', 'NODE_NAME', 'REPLICA_ID', 'LOG_LEVEL', 'HOOK_TIMEOUT', 'JOB_TIMEOUT', 'SCRIPT_MEMORY_LIMIT_MB', 'SCRIPT_STACK_LIMIT_KB',
   'DISPATCH_BATCH_SIZE', 'ITEM_QUEUE_CAPACITY', 'PACKET_QUEUE_CAPACITY', 'STATUS_INTERVAL', 'LOG_RATE_LIMIT', 'DRAIN_TIMEOUT',
 ];
+
+/** What the capture DaemonSet sets with the default values. */
+const CAPTURE_ENV = [
+  'NATS_URL', 'NODE_NAME', 'REPLICA_ID', 'LOG_LEVEL', 'CAPTURE_INTERFACE', 'CAPTURE_BUFFER_MB', 'MAX_BODY_BYTES', 'DECODE_BODIES',
+  'PAIR_TIMEOUT', 'MAX_FLOWS', 'STREAM_BUFFER_BYTES', 'TCP_IDLE_TIMEOUT', 'UDP_IDLE_TIMEOUT', 'PUBLISH_QUEUE_CAPACITY', 'PACKET_SUMMARIES',
+  'PACKET_BATCH_SIZE', 'PACKET_BATCH_INTERVAL', 'STATUS_INTERVAL', 'HEALTH_PORT', 'DRAIN_TIMEOUT',
+];
+
+/**
+ * Variables of the capture schema the DaemonSet leaves to the code, each for
+ * a reason; any other variable of services/capture/src/config.ts must be
+ * rendered (a new one fails the test until the chart maps it or it is listed
+ * here).
+ */
+const CAPTURE_ENV_LEFT_OUT: Record<string, string> = {
+  CAPTURE_FILTER: 'empty by default (everything); set from capture.config.filter',
+  CAPTURE_PCAP: 'replaying a file is not what a DaemonSet does',
+  REPLAY_SPEED: 'only with CAPTURE_PCAP',
+  EXIT_AFTER_REPLAY: 'only with CAPTURE_PCAP',
+  PCAP_RING_DIR: 'only with capture.pcapRing.enabled',
+  PCAP_RING_MAX_MB: 'only with capture.pcapRing.enabled',
+  PCAP_RING_MAX_FILES: 'only with capture.pcapRing.enabled',
+  HEALTH_HOST: 'all interfaces (the default): the kubelet probes the node IP',
+  PROMETHEUS_PORT: 'only with telemetry.prometheus.enabled',
+  PROMETHEUS_HOST: 'all interfaces (the default), so Prometheus can scrape the node IP',
+  OTEL_EXPORTER_OTLP_ENDPOINT: 'only with telemetry.otlpEndpoint',
+  OTEL_EXPORTER_OTLP_HEADERS: 'only with telemetry.otlpHeadersSecret',
+  OTEL_TRACES_EXPORTER: 'only with telemetry.tracesExporter',
+  OTEL_METRICS_EXPORTER: 'only with telemetry.metricsExporter',
+  OTEL_METRIC_EXPORT_INTERVAL: 'only with telemetry.metricExportInterval',
+  TRACE_SAMPLE_RATIO: 'only with telemetry.traceSampleRatio',
+};
+
+/** Values equal to the code default are not asserted for these: the chart sets them to what the cluster gives. */
+const INTENTIONALLY_DIFFERENT = new Set(['NATS_URL', 'NODE_NAME', 'REPLICA_ID']);
+
+/** A Kubernetes memory quantity in MiB (the binary and decimal suffixes the chart uses). */
+function mebibytes(q: string): number {
+  const m = /^(\d+(?:\.\d+)?)(Ki|Mi|Gi|Ti|K|M|G|T)?$/.exec(String(q));
+  assert.ok(m, `memory quantity ${q}`);
+  const factor: Record<string, number> = { Ki: 1 / 1024, Mi: 1, Gi: 1024, Ti: 1024 * 1024, K: 1e3 / 2 ** 20, M: 1e6 / 2 ** 20, G: 1e9 / 2 ** 20, T: 1e12 / 2 ** 20 };
+  return Number(m[1]) * (m[2] ? factor[m[2]] : 1 / 2 ** 20);
+}
+
+// ---------------------------------------------------------------------------
+// The image side of capture: how the Dockerfile grants packet-socket rights
+
+interface DockerStage {
+  name: string;
+  /** Instructions, continuation lines joined, comments dropped. */
+  lines: string[];
+}
+
+function dockerStages(): DockerStage[] {
+  const text = readFileSync(path.join(REPO_ROOT, 'Dockerfile'), 'utf8');
+  const lines = text.replace(/\\\n/g, ' ').split('\n').map((l) => l.trim()).filter((l) => l && !l.startsWith('#'));
+  const stages: DockerStage[] = [];
+  for (const l of lines) {
+    if (/^FROM /i.test(l)) stages.push({ name: /\sAS\s+(\S+)$/i.exec(l)?.[1] ?? String(stages.length), lines: [l] });
+    else stages.at(-1)?.lines.push(l);
+  }
+  return stages;
+}
+
+function escapeRe(s: string): string {
+  return s.replace(/[.*+?^${}()|[\]\\]/g, '\\$&');
+}
+
+/** "cap_net_raw,cap_net_admin" -> ["NET_ADMIN", "NET_RAW"]. */
+function capNames(list: string): string[] {
+  return list.split(',').map((c) => c.trim().replace(/^cap_/i, '').toUpperCase()).sort();
+}
+
+interface NetcapImage {
+  /** Source file in the repository. */
+  source: string;
+  /** gcc arguments of the build stage, without -o, the output and the source. */
+  gccFlags: string[];
+  /** Where the runtime stage installs it (what the chart's command runs). */
+  installedAt: string;
+  /** The file capabilities, as setcap takes them ("cap_net_raw,cap_net_admin") and as names. */
+  capsText: string;
+  caps: string[];
+  /** Their flags ("p": permitted only). */
+  capFlags: string;
+  /** Capabilities the program raises into the ambient set (WANTED in the C source). */
+  raises: string[];
+}
+
+/** How the image builds and privileges netcap-exec, read from the Dockerfile and the C source; asserts each step is there. */
+function netcapImage(): NetcapImage {
+  const stages = dockerStages();
+  const runtime = stages.at(-1)!;
+  const build = stages.find((s) => s.lines.some((l) => /\bnetcap-exec\.c\b/.test(l) && /^COPY /i.test(l)));
+  assert.ok(build, 'no Dockerfile stage copies netcap-exec.c');
+  const copySrc = build.lines.map((l) => /^COPY\s+(\S*netcap-exec\.c)\s+(\S+)$/i.exec(l)).find(Boolean);
+  assert.ok(copySrc, 'COPY <repo>/netcap-exec.c <path> in the build stage');
+  const source = path.join(REPO_ROOT, copySrc[1]);
+  assert.ok(existsSync(source), `${copySrc[1]} does not exist`);
+  const gcc = build.lines.find((l) => /^RUN gcc\b/.test(l) && l.includes(copySrc[2]));
+  assert.ok(gcc, `the build stage compiles ${copySrc[2]} with gcc`);
+  const args = gcc.slice('RUN gcc'.length).trim().split(/\s+/);
+  const out = args[args.indexOf('-o') + 1];
+  assert.ok(args.includes('-o') && out, 'gcc -o <binary>');
+  const gccFlags = args.filter((a, i) => a !== '-o' && args[i - 1] !== '-o' && a !== copySrc[2]);
+  assert.ok(runtime.name !== build.name, 'netcap-exec is compiled outside the runtime stage (no compilers there)');
+  const copyBin = runtime.lines.map((l) => new RegExp(`^COPY --from=${escapeRe(build.name)} ${escapeRe(out)} (\\S+)$`).exec(l)).find(Boolean);
+  assert.ok(copyBin, `the runtime stage copies ${out} from ${build.name}`);
+  const installedAt = copyBin[1];
+  const setcapIdx = runtime.lines.findIndex((l) => /^RUN .*\bsetcap\s/.test(l));
+  assert.ok(setcapIdx >= 0, 'the runtime stage runs setcap');
+  const setcap = /\bsetcap\s+(cap_[\w,]+)=([eip]+)\s+(\S+)/.exec(runtime.lines[setcapIdx]);
+  assert.ok(setcap, `setcap <caps>=<flags> <file>: ${runtime.lines[setcapIdx]}`);
+  assert.equal(setcap[3], installedAt, 'setcap is applied to the installed netcap-exec');
+  assert.match(runtime.lines[setcapIdx], new RegExp(`setcap -v ${setcap[1]}=${setcap[2]} ${escapeRe(installedAt)}`), 'the build verifies the capabilities stuck (setcap -v)');
+  const aptLine = runtime.lines.findIndex((l) => /apt-get install .*\blibcap2-bin\b/.test(l));
+  assert.ok(aptLine >= 0 && aptLine < setcapIdx, 'libcap2-bin (setcap) is installed in the runtime stage before setcap runs');
+  const userIdx = runtime.lines.findIndex((l) => /^USER /.test(l));
+  assert.ok(userIdx > setcapIdx, 'setcap runs as root, before USER');
+  const c = readFileSync(source, 'utf8');
+  const wanted = /static const int WANTED\[\]\s*=\s*\{([^}]*)\}/.exec(c);
+  assert.ok(wanted, 'WANTED[] in netcap-exec.c');
+  return {
+    source, gccFlags, installedAt, capsText: setcap[1], caps: capNames(setcap[1]), capFlags: setcap[2],
+    raises: capNames(wanted[1].replace(/\bCAP_/g, '')),
+  };
+}
+
+/** The runtime stage's ENTRYPOINT and numeric USER. */
+function dockerRuntime(): { entrypoint: string[]; uid: number } {
+  const runtime = dockerStages().at(-1)!;
+  const entry = runtime.lines.find((l) => l.startsWith('ENTRYPOINT '));
+  const user = runtime.lines.find((l) => l.startsWith('USER '));
+  assert.ok(entry && user, 'runtime stage has ENTRYPOINT and USER');
+  return { entrypoint: JSON.parse(entry.slice('ENTRYPOINT '.length)) as string[], uid: Number(user.split(' ')[1].split(':')[0]) };
+}
+
+/** Whether .dockerignore leaves `rel` (a repository-relative path) in the build context, with Docker's rules: last match wins, a pattern also matches what is under it. */
+function inDockerContext(rel: string): boolean {
+  const patterns = readFileSync(path.join(REPO_ROOT, '.dockerignore'), 'utf8').split('\n').map((l) => l.trim()).filter((l) => l && !l.startsWith('#'));
+  const glob = (pattern: string) => {
+    const src = pattern.replace(/^\//, '').replace(/\/$/, '');
+    let re = '';
+    for (let i = 0; i < src.length; i++) {
+      if (src.startsWith('**/', i)) {
+        re += '(?:.*/)?';
+        i += 2;
+      } else if (src.startsWith('**', i)) {
+        re += '.*';
+        i += 1;
+      } else if (src[i] === '*') re += '[^/]*';
+      else if (src[i] === '?') re += '[^/]';
+      else re += escapeRe(src[i]);
+    }
+    return new RegExp(`^${re}$`);
+  };
+  const parts = rel.split('/');
+  const prefixes = parts.map((_, i) => parts.slice(0, i + 1).join('/'));
+  let included = true;
+  for (const raw of patterns) {
+    const negated = raw.startsWith('!');
+    const re = glob(negated ? raw.slice(1) : raw);
+    if (prefixes.some((p) => re.test(p))) included = negated;
+  }
+  return included;
+}
 
 // ---------------------------------------------------------------------------
 
@@ -274,10 +456,14 @@ describe('chart, values and Dockerfile agree with the code (static)', () => {
     const named = new Set<string>();
     for (const [file, text] of templates) {
       if (file.startsWith('nats-')) continue; // the NATS server's own env (SERVER_NAME)
-      for (const m of text.matchAll(/"([A-Z][A-Z0-9]*(?:_[A-Z0-9]+)+)"/g)) named.add(m[1]);
+      // Quoted upper-case names, but not the capability names a template looks up with `has "NET_RAW" ...`.
+      for (const m of text.matchAll(/(?<!\bhas )"([A-Z][A-Z0-9]*(?:_[A-Z0-9]+)+)"/g)) named.add(m[1]);
       for (const m of text.matchAll(/-\s+name:\s+([A-Z][A-Z0-9_]+)\s*$/gm)) named.add(m[1]);
     }
-    for (const name of RUNNER_ENV) assert.ok(named.has(name), `templates do not set ${name}`);
+    for (const name of [...RUNNER_ENV, ...CAPTURE_ENV, 'CAPTURE_FILTER', 'PCAP_RING_DIR', 'PCAP_RING_MAX_MB', 'PCAP_RING_MAX_FILES']) {
+      assert.ok(named.has(name), `templates do not set ${name}`);
+    }
+    assert.ok(!named.has('CAPTURE_PCAP'), 'the capture DaemonSet must not replay a file (CAPTURE_PCAP)');
     const unknown = [...named].filter((n) => !ALL_VAR_NAMES.has(n));
     assert.deepEqual(unknown, [], `templates set env variables no service reads: ${unknown.join(', ')}`);
   });
@@ -332,6 +518,67 @@ describe('chart, values and Dockerfile agree with the code (static)', () => {
       assert.ok(!patterns.some((p) => p === needed || p === `${needed}/` || p === `/${needed}`), `.dockerignore excludes ${needed}`);
     }
     for (const excluded of ['**/node_modules', '.git']) assert.ok(patterns.includes(excluded), `.dockerignore should exclude ${excluded}`);
+    for (const kept of ['bin/wirescript.ts', 'services/capture/src/main.ts', path.relative(REPO_ROOT, netcapImage().source)]) {
+      assert.ok(inDockerContext(kept), `.dockerignore leaves ${kept} out of the build context`);
+    }
+    for (const dropped of ['deploy/helm/wirescript/values.yaml', 'test/deploy/helm.ts', 'node_modules/yaml/package.json']) {
+      assert.ok(!inDockerContext(dropped), `.dockerignore should keep ${dropped} out of the build context`);
+    }
+  });
+
+  test('Dockerfile manifests stage: npm ci gets every workspace manifest and the inputs of every native addon it compiles', async (t) => {
+    if (process.platform !== 'linux') {
+      t.skip('the stage\'s shell script uses GNU find and cp');
+      return;
+    }
+    const manifests = dockerStages().find((st) => st.name === 'manifests');
+    assert.ok(manifests, 'a manifests stage');
+    const run = manifests.lines.find((l) => l.startsWith('RUN ') && l.includes('/out'));
+    assert.ok(run, 'the manifests stage collects files into /out');
+    // The stage's own script, run on this checkout, collecting into a temporary folder instead of /out.
+    const out = await mkdtemp(path.join(os.tmpdir(), 'wirescript-manifests-'));
+    try {
+      await promisify(execFile)('sh', ['-c', run.slice('RUN '.length).replaceAll('/out', out)], { cwd: REPO_ROOT, timeout: 60_000 });
+      const pkg = JSON.parse(readFileSync(path.join(REPO_ROOT, 'package.json'), 'utf8')) as K8s;
+      for (const f of ['package.json', 'package-lock.json']) assert.ok(existsSync(path.join(out, f)), `${f} not collected`);
+      for (const ws of pkg.workspaces as string[]) {
+        const parent = ws.replace(/\/\*$/, '');
+        for (const name of readdirSync(path.join(REPO_ROOT, parent))) {
+          const dir = path.join(parent, name);
+          if (existsSync(path.join(REPO_ROOT, dir, 'package.json'))) assert.ok(existsSync(path.join(out, dir, 'package.json')), `${dir}/package.json not collected`);
+          const gypFile = path.join(REPO_ROOT, dir, 'binding.gyp');
+          if (!existsSync(gypFile)) continue;
+          // npm ci runs node-gyp in this workspace: binding.gyp and every source it names must be there.
+          const gyp = JSON.parse(readFileSync(gypFile, 'utf8').replace(/#.*$/gm, '')) as { targets: { sources?: string[] }[] };
+          for (const f of ['binding.gyp', ...gyp.targets.flatMap((tg) => tg.sources ?? [])]) {
+            assert.ok(existsSync(path.join(out, dir, f)), `${dir}/${f} (native addon input) is not collected: npm ci cannot build it`);
+          }
+          // A build folder from the host (even a committed one) must not replace the addon the image compiles.
+          assert.ok(!inDockerContext(`${dir}/build/Release/addon.node`), `.dockerignore must keep ${dir}/build out of the build context`);
+        }
+      }
+    } finally {
+      await rm(out, { recursive: true, force: true });
+    }
+  });
+
+  test('capture: the image hands NET_RAW/NET_ADMIN to the non-root user exactly as the chart grants them', () => {
+    const img = netcapImage();
+    const { entrypoint, uid } = dockerRuntime();
+    // Permitted only, no effective bit: exec never fails in a pod without the
+    // capabilities (every other service drops ALL), and node is not a
+    // privileged binary (no AT_SECURE: NODE_OPTIONS, NODE_EXTRA_CA_CERTS work).
+    assert.equal(img.capFlags, 'p', `netcap-exec file capabilities must be permitted-only (=p), got =${img.capFlags}`);
+    assert.deepEqual(img.raises, img.caps, 'netcap-exec.c WANTED[] and the setcap list differ: a capability would be granted but not passed on, or the reverse');
+    assert.equal(entrypoint[0], 'node', 'the ENTRYPOINT stays plain node: only the capture pod goes through netcap-exec');
+    assert.ok(!img.installedAt.startsWith('/app/'), 'netcap-exec lives outside the app tree');
+    const sc = values.capture.securityContext;
+    assert.deepEqual([...sc.capabilities.add].sort(), img.caps, 'capture.securityContext.capabilities.add must be exactly what netcap-exec carries (file capabilities)');
+    assert.deepEqual(sc.capabilities.drop, ['ALL']);
+    assert.notEqual(sc.privileged, true);
+    const psc = values.capture.podSecurityContext;
+    assert.equal(psc.runAsNonRoot, true, 'capture runs as the image user, not root');
+    assert.equal(psc.runAsUser, uid, 'capture runAsUser and the image USER differ');
   });
 });
 
@@ -347,7 +594,7 @@ describe('chart rendered by helm', () => {
 
   test('default values: the objects, wired together', async () => {
     const objs = await render();
-    assert.deepEqual(kinds(objs), ['ConfigMap', 'Deployment', 'PodDisruptionBudget', 'Service', 'Service', 'ServiceAccount', 'StatefulSet']);
+    assert.deepEqual(kinds(objs), ['ConfigMap', 'DaemonSet', 'Deployment', 'PodDisruptionBudget', 'Service', 'Service', 'ServiceAccount', 'StatefulSet']);
     for (const o of objs) {
       assert.equal(o.metadata.namespace, 'traffic', `${o.kind} ${o.metadata.name} namespace`);
       assert.equal(o.metadata.labels['app.kubernetes.io/instance'], 'ws');
@@ -392,7 +639,6 @@ describe('chart rendered by helm', () => {
     const schema = schemas.get('script-runner')!;
     const rendered = loadConfig(schema, podEnv(c, { name: 'pod-0', nodeName: 'node-a' }));
     const defaults = loadConfig(schema, {});
-    const INTENTIONALLY_DIFFERENT = new Set(['NATS_URL', 'NODE_NAME', 'REPLICA_ID']);
     for (const [key, spec] of Object.entries(schema)) {
       if (!env.has(spec.name) || INTENTIONALLY_DIFFERENT.has(spec.name)) continue;
       assert.deepEqual((rendered as K8s)[key], (defaults as K8s)[key], `values.yaml default for ${spec.name} differs from the code's default`);
@@ -467,7 +713,7 @@ describe('chart rendered by helm', () => {
 
   test('external NATS: no bundled server, NATS_URL from nats.url or from a Secret', async () => {
     const objs = await render({ set: ['nats.enabled=false', 'nats.url=tls://nats.messaging.svc:4222'] });
-    assert.deepEqual(kinds(objs), ['Deployment', 'PodDisruptionBudget', 'ServiceAccount']);
+    assert.deepEqual(kinds(objs), ['DaemonSet', 'Deployment', 'PodDisruptionBudget', 'ServiceAccount']);
     const env = envMap(container(only(objs, 'Deployment', '-script-runner')));
     assert.equal(env.get('NATS_URL')!.value, 'tls://nats.messaging.svc:4222');
     assertEnvMatchesCode(objs);
@@ -565,8 +811,268 @@ describe('chart rendered by helm', () => {
     }
     // A StatefulSet's name plus "-<10-char hash>" must fit the controller-revision-hash label (63).
     assert.ok(only(objs, 'StatefulSet', '-nats').metadata.name.length <= 52);
+    assert.ok(only(objs, 'DaemonSet', '-capture').metadata.name.length <= 63);
+  });
+
+  test('capture (defaults): a DaemonSet on the host network, NET_RAW/NET_ADMIN through netcap-exec, env = the code defaults', async () => {
+    const objs = await render();
+    const ds = only(objs, 'DaemonSet', '-capture');
+    const spec = ds.spec.template.spec;
+    const c = container(ds, 'capture');
+    const img = netcapImage();
+    const { entrypoint, uid } = dockerRuntime();
+
+    // One pod per node, on every node, updated one node at a time, never two on a node.
+    assert.ok(matches(ds.spec.selector.matchLabels, ds.spec.template.metadata.labels), 'DaemonSet selector matches its pods');
+    for (const o of objs.filter((x) => x !== ds && x.spec?.selector)) {
+      const sel = o.spec.selector.matchLabels ?? o.spec.selector;
+      assert.ok(!matches(sel, ds.spec.template.metadata.labels), `${o.kind} ${o.metadata.name} selects the capture pods`);
+    }
+    assert.deepEqual(ds.spec.updateStrategy, { type: 'RollingUpdate', rollingUpdate: { maxUnavailable: values.capture.maxUnavailable, maxSurge: 0 } });
+    assert.deepEqual(spec.tolerations, [{ operator: 'Exists' }], 'capture tolerates every taint by default');
+    assert.deepEqual(spec.nodeSelector, { 'kubernetes.io/os': 'linux' });
+    assert.equal(spec.priorityClassName, undefined);
+
+    // The node's network, cluster DNS, no API token.
+    assert.equal(spec.hostNetwork, true);
+    assert.equal(spec.dnsPolicy, 'ClusterFirstWithHostNet');
+    assert.equal(spec.automountServiceAccountToken, false);
+    assert.equal(spec.serviceAccountName, only(objs, 'ServiceAccount').metadata.name);
+
+    // The image's entrypoint behind netcap-exec, as the image user, with only NET_RAW and NET_ADMIN.
+    assert.deepEqual(c.command, [img.installedAt, ...entrypoint], 'capture command = netcap-exec + the image ENTRYPOINT');
+    assert.deepEqual(c.args, ['capture']);
+    assert.equal(c.image, only(objs, 'Deployment', '-script-runner').spec.template.spec.containers[0].image, 'one image for every service');
+    assert.deepEqual([...c.securityContext.capabilities.add].sort(), img.caps);
+    assert.deepEqual(c.securityContext.capabilities.drop, ['ALL']);
+    assert.equal(c.securityContext.privileged, undefined);
+    assert.equal(c.securityContext.allowPrivilegeEscalation, false);
+    assert.equal(c.securityContext.readOnlyRootFilesystem, true);
+    assert.equal(spec.securityContext.runAsNonRoot, true);
+    assert.equal(spec.securityContext.runAsUser, uid);
+    assert.ok((c.volumeMounts as K8s[]).some((m) => m.name === 'tmp' && m.mountPath === '/tmp'));
+    // The runner, which drops ALL, runs plain node.
+    const runner = container(only(objs, 'Deployment', '-script-runner'));
+    assert.equal(runner.command, undefined);
+    assert.deepEqual(runner.securityContext.capabilities, { drop: ['ALL'] });
+
+    // Env: the variables capture reads, loaded by its own loader, equal to the code's defaults.
+    const env = envMap(c);
+    for (const name of CAPTURE_ENV) assert.ok(env.has(name), `capture env ${name} missing`);
+    assert.deepEqual(env.get('NODE_NAME')!.valueFrom, { fieldRef: { fieldPath: 'spec.nodeName' } });
+    assert.deepEqual(env.get('REPLICA_ID')!.valueFrom, { fieldRef: { fieldPath: 'metadata.name' } });
+    assert.equal(env.get('NATS_URL')!.value, envMap(runner).get('NATS_URL')!.value);
+    assertEnvMatchesCode(objs);
+    const schema = schemas.get('capture')!;
+    for (const v of Object.values(schema)) {
+      assert.ok(env.has(v.name) || Object.hasOwn(CAPTURE_ENV_LEFT_OUT, v.name), `services/capture reads ${v.name}, which the chart neither sets nor lists in CAPTURE_ENV_LEFT_OUT`);
+    }
+    for (const name of Object.keys(CAPTURE_ENV_LEFT_OUT)) assert.ok(varNames(schema).has(name), `CAPTURE_ENV_LEFT_OUT names ${name}, which capture no longer reads`);
+    for (const name of Object.keys(CAPTURE_ENV_LEFT_OUT)) assert.ok(!env.has(name), `${name} set by default`);
+    const rendered = loadCaptureConfig(podEnv(c, { name: 'ws-wirescript-capture-x2k9p', nodeName: 'node-a' }));
+    const defaults = loadCaptureConfig({});
+    for (const [key, v] of Object.entries(schema)) {
+      if (!env.has(v.name) || INTENTIONALLY_DIFFERENT.has(v.name)) continue;
+      assert.deepEqual((rendered as K8s)[key], (defaults as K8s)[key], `values.yaml default for ${v.name} differs from the code's default`);
+    }
+    assert.equal(rendered.captureInterface, 'any');
+    assert.equal(rendered.capturePcap, undefined);
+
+    // Probes on the port named health, which is HEALTH_PORT.
+    assert.deepEqual(c.ports, [{ name: 'health', containerPort: rendered.healthPort, protocol: 'TCP' }], 'only the health port without Prometheus');
+    assert.deepEqual(c.livenessProbe.httpGet, { path: '/livez', port: 'health' });
+    assert.deepEqual(c.readinessProbe.httpGet, { path: '/readyz', port: 'health' });
+    assert.equal(ds.spec.template.metadata.annotations?.['prometheus.io/scrape'], undefined);
+
+    // Kubernetes waits for both halves of the shutdown (queues, then NATS), each bounded by DRAIN_TIMEOUT.
+    assert.ok(spec.terminationGracePeriodSeconds * 1000 > 2 * rendered.drainTimeoutMs, 'terminationGracePeriodSeconds must exceed 2 x DRAIN_TIMEOUT by default');
+    // Memory: the kernel ring, the publish queue (~4 KiB an item) and a Node heap fit under the limit.
+    const limitMi = mebibytes(c.resources.limits.memory);
+    const needMi = rendered.captureBufferMb + Math.ceil((rendered.publishQueueCapacity * 4) / 1024) + 256;
+    assert.ok(limitMi >= needMi, `capture memory limit ${c.resources.limits.memory} below CAPTURE_BUFFER_MB + queue + heap (${needMi}Mi)`);
+    assert.ok(mebibytes(c.resources.requests.memory) >= rendered.captureBufferMb, 'the memory request covers at least the kernel ring');
+  });
+
+  test('capture overrides: interface and filter, pcap ring (emptyDir sized from its bound, or your volume), Prometheus, priority, rollout', async () => {
+    const objs = await render({
+      set: ['telemetry.prometheus.enabled=true', 'capture.priorityClassName=wirescript-node', 'capture.maxUnavailable=10%'],
+      values: [{ capture: { config: { interface: 'eth0', filter: 'not port 4222', bufferMb: 512, tcpIdleTimeout: '5m' }, pcapRing: { enabled: true, maxMb: 1024 }, healthPort: 9082, podAnnotations: { team: 'net' } } }],
+    });
+    const ds = only(objs, 'DaemonSet', '-capture');
+    const spec = ds.spec.template.spec;
+    const c = container(ds);
+    const env = envMap(c);
+    assertEnvMatchesCode(objs);
+    const cfg = loadCaptureConfig(podEnv(c, { name: 'p', nodeName: 'n' }));
+    assert.equal(cfg.captureInterface, 'eth0');
+    assert.equal(cfg.captureFilter, 'not port 4222');
+    assert.equal(cfg.captureBufferMb, 512);
+    assert.equal(cfg.tcpIdleTimeoutMs, 300_000);
+    assert.equal(cfg.healthPort, 9082);
+    assert.equal(cfg.prometheusPort, values.telemetry.prometheus.port);
+    assert.deepEqual(c.ports, [{ name: 'health', containerPort: 9082, protocol: 'TCP' }, { name: 'metrics', containerPort: values.telemetry.prometheus.port, protocol: 'TCP' }]);
+    assert.deepEqual(ds.spec.template.metadata.annotations, {
+      'prometheus.io/scrape': 'true', 'prometheus.io/port': String(values.telemetry.prometheus.port), 'prometheus.io/path': '/metrics', team: 'net',
+    });
+    assert.equal(spec.priorityClassName, 'wirescript-node');
+    assert.equal(ds.spec.updateStrategy.rollingUpdate.maxUnavailable, '10%');
+
+    // The ring: PCAP_RING_DIR is the mount of a volume; its defaults are the code's; the emptyDir holds the bound with room to spare.
+    const mount = (c.volumeMounts as K8s[]).find((m) => m.name === 'pcap-ring');
+    assert.equal(mount?.mountPath, values.capture.pcapRing.mountPath);
+    assert.equal(cfg.pcapRingDir, mount!.mountPath);
+    assert.equal(cfg.pcapRingMaxMb, 1024);
+    assert.equal(cfg.pcapRingMaxFiles, loadCaptureConfig({}).pcapRingMaxFiles, 'pcapRing.maxFiles default differs from the code default');
+    const withDefaults = loadCaptureConfig(podEnv(container(only(await render({ set: ['capture.pcapRing.enabled=true'] }), 'DaemonSet', '-capture')), { name: 'p', nodeName: 'n' }));
+    assert.equal(withDefaults.pcapRingMaxMb, loadCaptureConfig({}).pcapRingMaxMb, 'pcapRing.maxMb default differs from the code default');
+    const vol = (spec.volumes as K8s[]).find((v) => v.name === 'pcap-ring');
+    assert.ok(vol?.emptyDir, 'an emptyDir by default');
+    const sizeMi = mebibytes(vol.emptyDir.sizeLimit);
+    assert.ok(sizeMi >= cfg.pcapRingMaxMb * 1.2 && sizeMi <= cfg.pcapRingMaxMb * 2, `emptyDir sizeLimit ${vol.emptyDir.sizeLimit} for a ${cfg.pcapRingMaxMb} MiB ring`);
+
+    const hostPath = { hostPath: { path: '/var/lib/wirescript/pcap-ring', type: 'DirectoryOrCreate' } };
+    const withHostPath = await render({ values: [{ capture: { pcapRing: { enabled: true, volume: hostPath } } }] });
+    const hp = (only(withHostPath, 'DaemonSet', '-capture').spec.template.spec.volumes as K8s[]).find((v) => v.name === 'pcap-ring');
+    assert.deepEqual(hp, { name: 'pcap-ring', ...hostPath });
+  });
+
+  test('capture.enabled=false removes the DaemonSet and nothing else', async () => {
+    const withCapture = await render();
+    const without = await render({ set: ['capture.enabled=false'] });
+    assert.deepEqual(without.filter((o) => o.kind === 'DaemonSet'), []);
+    const key = (o: K8s) => `${o.kind}/${o.metadata.name}`;
+    assert.deepEqual(without.map(key), withCapture.filter((o) => o.kind !== 'DaemonSet').map(key));
+    assert.doesNotMatch(await helmTemplate({ set: ['capture.enabled=false'] }), /capture/i);
+  });
+
+  test('capture misconfigurations fail the render with a message saying what to fix', async () => {
+    await assert.rejects(
+      render({ set: ['capture.drainTimeoutSeconds=30', 'capture.terminationGracePeriodSeconds=30'] }),
+      /capture.terminationGracePeriodSeconds \(30\) must exceed capture.drainTimeoutSeconds \(30\)/,
+    );
+    await assert.rejects(render({ set: ['capture.drainTimeoutSeconds=0'] }), /capture.drainTimeoutSeconds must be at least 1/);
+    await assert.rejects(render({ values: [{ capture: { securityContext: { capabilities: { add: ['NET_ADMIN'] } } } }] }), /capabilities.add must include NET_RAW/);
+    await assert.rejects(render({ set: ['capture.healthPort=0'] }), /capture.healthPort must be a port/);
+    // A grace period above DRAIN_TIMEOUT but set by hand is taken as given.
+    const ds = only(await render({ set: ['capture.terminationGracePeriodSeconds=15'] }), 'DaemonSet', '-capture');
+    assert.equal(ds.spec.template.spec.terminationGracePeriodSeconds, 15);
   });
 });
+
+// ---------------------------------------------------------------------------
+// Starting capture the way its pod starts it
+
+const execFileP = promisify(execFile);
+
+/** An executable on the PATH, or in the sbin folders (setcap, setpriv) that a user's PATH may lack. */
+function findTool(bin: string): string | null {
+  const dirs = [...(process.env.PATH ?? '').split(path.delimiter), '/usr/sbin', '/sbin', '/usr/bin', '/bin'];
+  for (const dir of dirs) {
+    const p = path.join(dir, bin);
+    try {
+      const st = statSync(p);
+      if (st.isFile() && st.mode & 0o111) return p;
+    } catch {
+      // not there
+    }
+  }
+  return null;
+}
+
+/** Bits of the capabilities the chart deals with (linux/capability.h). */
+const CAP_BIT: Record<string, bigint> = { NET_ADMIN: 12n, NET_RAW: 13n };
+
+function capMask(names: string[]): bigint {
+  return names.reduce((m, n) => {
+    assert.ok(n in CAP_BIT, `capability ${n}: add its bit to CAP_BIT`);
+    return m | (1n << CAP_BIT[n]);
+  }, 0n);
+}
+
+/** /proc/<pid>/status as key -> value. */
+function procStatus(pid: number | 'self'): Record<string, string> {
+  const out: Record<string, string> = {};
+  for (const line of readFileSync(`/proc/${pid}/status`, 'utf8').split('\n')) {
+    const i = line.indexOf(':');
+    if (i > 0) out[line.slice(0, i)] = line.slice(i + 1).trim();
+  }
+  return out;
+}
+
+/** Whether a user other than the owner can reach `p` (every folder on the way searchable by others). */
+function othersCanReach(p: string): boolean {
+  for (let cur = path.resolve(p); ; cur = path.dirname(cur)) {
+    if (!(statSync(cur).mode & 0o001)) return false;
+    if (path.dirname(cur) === cur) return true;
+  }
+}
+
+interface CaptureLaunch {
+  /** How, in words (a test diagnostic). */
+  how: string;
+  argv: string[];
+  /** PATH of the child: where `node` is found. */
+  path: string;
+  /** What /proc/<pid>/status must show once it runs (pod emulation only). */
+  expect?: { uid: number; caps: bigint };
+}
+
+/**
+ * How to start the capture container's command here. As root with gcc,
+ * setcap and setpriv: the pod's way, emulated with the kernel's own rules —
+ * netcap-exec compiled from the repository with the Dockerfile's gcc flags and
+ * given the Dockerfile's file capabilities, run by setpriv with the pod's UID
+ * and GID, a bounding set of the container's added capabilities, an empty
+ * inheritable set and no_new_privs when allowPrivilegeEscalation is false, as
+ * runc does. Otherwise, when this process has CAP_NET_RAW itself: node
+ * directly. Otherwise a reason to skip.
+ */
+async function captureLaunch(c: K8s, podSpec: K8s, dir: string): Promise<CaptureLaunch | string> {
+  if (process.platform !== 'linux') return `live capture is tested on Linux only (this is ${process.platform})`;
+  const entry = (c.command as string[]).slice(1); // the image ENTRYPOINT: node bin/wirescript.ts
+  assert.equal(entry[0], 'node');
+  const direct: CaptureLaunch = {
+    how: 'directly as this user (which has CAP_NET_RAW); run as root with gcc, setcap and setpriv to test the pod way',
+    argv: [process.execPath, ...entry.slice(1), ...(c.args as string[])],
+    path: process.env.PATH ?? '',
+  };
+  const hasNetRaw = (BigInt(`0x${procStatus('self').CapEff}`) & capMask(['NET_RAW'])) !== 0n;
+  const tools = { gcc: findTool('gcc') ?? findTool('cc'), setcap: findTool('setcap'), setpriv: findTool('setpriv') };
+  const missing = Object.entries(tools).filter(([, v]) => !v).map(([k]) => k);
+  const why = process.getuid?.() !== 0 ? 'not root' : missing.length ? `no ${missing.join(', ')}` : !othersCanReach(REPO_ROOT) ? `${REPO_ROOT} is not readable by other users` : '';
+  if (why) return hasNetRaw ? { ...direct, how: `${direct.how} (${why})` } : `cannot open packet sockets here (${why}, and no CAP_NET_RAW)`;
+
+  const img = netcapImage();
+  const wrapper = path.join(dir, 'netcap-exec');
+  await execFileP(tools.gcc!, [...img.gccFlags, '-o', wrapper, img.source]);
+  try {
+    await execFileP(tools.setcap!, [`${img.capsText}=${img.capFlags}`, wrapper]);
+  } catch (err) {
+    const reason = `setcap failed on ${dir} (${(err as Error).message.trim()})`;
+    return hasNetRaw ? { ...direct, how: `${direct.how} (${reason})` } : reason;
+  }
+  // node where UID 1000 can run it (a hard link when possible: no 100 MB copy).
+  const node = path.join(dir, 'node');
+  await link(process.execPath, node).catch(async () => {
+    await copyFile(process.execPath, node);
+    await chmod(node, 0o755);
+  });
+  await chmod(dir, 0o755);
+  const sc = c.securityContext as K8s;
+  const psc = podSpec.securityContext as K8s;
+  const added = (sc.capabilities.add as string[]).map((x) => x.replace(/^CAP_/, ''));
+  return {
+    how: `as the pod runs it: UID ${psc.runAsUser}, capabilities {${added.join(', ')}} in the bounding set only${sc.allowPrivilegeEscalation === false ? ', no_new_privs' : ''}, through netcap-exec built with the Dockerfile's flags and file capabilities (${img.capsText}=${img.capFlags})`,
+    argv: [
+      tools.setpriv!, `--reuid=${psc.runAsUser}`, `--regid=${psc.runAsGroup}`, '--clear-groups',
+      `--bounding-set=-all${added.map((x) => `,+${x.toLowerCase()}`).join('')}`, '--inh-caps=-all',
+      ...(sc.allowPrivilegeEscalation === false ? ['--no-new-privs'] : []),
+      wrapper, ...entry, ...(c.args as string[]),
+    ],
+    path: `${dir}${path.delimiter}${process.env.PATH ?? ''}`,
+    expect: { uid: psc.runAsUser, caps: capMask(added.filter((x) => img.caps.includes(x))) },
+  };
+}
 
 describe('rendered config runs for real', () => {
   const tmpDirs: string[] = [];
@@ -664,5 +1170,144 @@ describe('rendered config runs for real', () => {
     const code = await Promise.race([exited, sleep(grace * 1000, 'timeout', { ref: false })]);
     assert.equal(code, 0, `runner exit after SIGTERM (${runnerLog})`);
     assert.ok(Date.now() - t0 < parseDuration(env.DRAIN_TIMEOUT) + 5_000);
+  });
+
+  /** The capture DaemonSet's container started here (see captureLaunch) against a local nats-server; null when it cannot be. */
+  async function startCapture(t: { skip(msg: string): void; diagnostic(msg: string): void; after(fn: () => unknown): void }, override: (env: Record<string, string>) => Record<string, string>) {
+    try {
+      findNatsServer();
+    } catch (err) {
+      t.skip(`nats-server not installed: ${(err as Error).message}`);
+      return null;
+    }
+    const objs = await render({ set: ['telemetry.prometheus.enabled=true'] });
+    const ds = only(objs, 'DaemonSet', '-capture');
+    const c = container(ds, 'capture');
+    const dir = await mkdtemp(path.join(os.tmpdir(), 'wirescript-chart-capture-'));
+    tmpDirs.push(dir);
+    const launch = await captureLaunch(c, ds.spec.template.spec, dir);
+    if (typeof launch === 'string') {
+      t.skip(launch);
+      return null;
+    }
+    t.diagnostic(`capture started ${launch.how}`);
+    const nats = await startNatsServer();
+    const nc = await connectNats({ url: nats.url, name: 'chart-test-capture', log: () => {} });
+    t.after(async () => {
+      await drainAndClose(nc);
+      await nats.stop();
+    });
+    const pod = { name: 'ws-wirescript-capture-x2k9p', nodeName: 'node-a' };
+    const [healthPort, metricsPort] = [await freePort(), await freePort()];
+    // The DaemonSet's env as the kubelet fills it; only the NATS URL and the ports are local ones.
+    const env = override({ ...podEnv(c, pod), NATS_URL: nats.url, HEALTH_PORT: String(healthPort), PROMETHEUS_PORT: String(metricsPort) });
+    const proc = spawn(launch.argv[0], launch.argv.slice(1), {
+      cwd: REPO_ROOT, // the image's WORKDIR /app
+      env: { PATH: launch.path, HOME: dir, ...env },
+      stdio: ['ignore', 'ignore', 'pipe'],
+    });
+    children.push(proc);
+    let log = '';
+    proc.stderr!.on('data', (d: Buffer) => (log += d.toString()));
+    const exited = new Promise<number | null>((r) => proc.on('exit', (code) => r(code)));
+    /** Polls /readyz until 200; fails early when the process exits or logs `failFast`. */
+    const ready = async (timeoutMs: number, failFast?: RegExp) => {
+      const until = Date.now() + timeoutMs;
+      for (;;) {
+        const status = await fetch(`http://127.0.0.1:${healthPort}/readyz`).then((r) => r.status, () => 0);
+        if (status === 200) return;
+        assert.ok(!failFast?.test(log), `capture failed to start:\n${log}`);
+        assert.ok(Date.now() < until && proc.exitCode === null, `capture never became ready (/readyz ${status}):\n${log}`);
+        await sleep(100);
+      }
+    };
+    /** SIGTERM: exits 0 within the pod's grace period (and, by far, within 2 x DRAIN_TIMEOUT). */
+    const terminate = async () => {
+      const grace = ds.spec.template.spec.terminationGracePeriodSeconds as number;
+      const t0 = Date.now();
+      proc.kill('SIGTERM');
+      const code = await Promise.race([exited, sleep(grace * 1000, 'timeout', { ref: false })]);
+      assert.equal(code, 0, `capture exit after SIGTERM:\n${log}`);
+      assert.ok(Date.now() - t0 < 2 * parseDuration(env.DRAIN_TIMEOUT) + 5_000);
+    };
+    return { ds, c, nc, pod, env, proc, launch, healthPort, metricsPort, ready, terminate, log: () => log };
+  }
+
+  test('the capture env runs capture: packet socket with only what the pod grants, /readyz 200, an HTTP call becomes an item, SIGTERM exits 0', async (t) => {
+    // Traffic of its own on loopback, selected by the BPF filter.
+    const server = http.createServer((_req, res) => {
+      res.setHeader('content-type', 'text/plain');
+      res.end('captured by the chart test');
+    });
+    await new Promise<void>((r) => server.listen(0, '127.0.0.1', r));
+    t.after(() => new Promise((r) => server.close(r)));
+    const port = (server.address() as { port: number }).port;
+    const run = await startCapture(t, (env) => ({ ...env, CAPTURE_INTERFACE: 'lo', CAPTURE_FILTER: `tcp port ${port}`, STATUS_INTERVAL: '100ms' }));
+    if (!run) return;
+    const { c, nc, pod, proc, launch } = run;
+    const items: K8s[] = [];
+    nc.subscribe(itemsSubject(pod.nodeName, 'http'), {
+      callback: (e, m) => {
+        if (e) return;
+        const it = decodeMessage(Item, m.data);
+        items.push({ node: it.node, json: JSON.parse(Buffer.from(it.json).toString('utf8')) });
+      },
+    });
+    const statuses: ReplicaStatus[] = [];
+    nc.subscribe(statusSubject('capture', pod.name), { callback: (e, m) => { if (!e) statuses.push(decodeMessage(ReplicaStatus, m.data)); } });
+    await nc.flush();
+
+    await run.ready(20_000);
+    // The probes' endpoints answer on the port the chart names "health".
+    for (const [probe, route] of [['livenessProbe', '/livez'], ['readinessProbe', '/readyz']] as const) {
+      assert.equal(c[probe].httpGet.path, route);
+      const res = await fetch(`http://127.0.0.1:${run.healthPort}${route}`);
+      assert.equal(res.status, 200, `${route}: ${await res.text()}`);
+    }
+    // It runs as the pod's user with the added capabilities and nothing else.
+    if (launch.expect) {
+      const st = procStatus(proc.pid!);
+      assert.equal(Number(st.Uid.split(/\s+/)[0]), launch.expect.uid, 'capture UID');
+      assert.equal(BigInt(`0x${st.CapEff}`), launch.expect.caps, `effective capabilities of capture: ${st.CapEff}`);
+      assert.equal(BigInt(`0x${st.CapPrm}`), launch.expect.caps, `permitted capabilities of capture: ${st.CapPrm}`);
+      assert.equal(st.NoNewPrivs, '1');
+    }
+
+    // A real HTTP call on loopback becomes an item on ws.items.<node>.http.
+    await new Promise<void>((resolve, reject) => {
+      http.get({ host: '127.0.0.1', port, path: '/chart-smoke', agent: false }, (res) => {
+        res.resume();
+        res.on('end', resolve);
+      }).on('error', reject);
+    });
+    const until = Date.now() + 10_000;
+    while (items.length === 0) {
+      assert.ok(Date.now() < until && proc.exitCode === null, `no item from the captured HTTP call:\n${run.log()}`);
+      await sleep(50);
+    }
+    assert.equal(items[0].node, pod.nodeName);
+    assert.equal(items[0].json.request.method, 'GET');
+    assert.equal(items[0].json.request.path, '/chart-smoke');
+    assert.equal(items[0].json.response.status, 200);
+    while (statuses.length === 0) {
+      assert.ok(Date.now() < until && proc.exitCode === null, `no status from capture (replica ${pod.name}):\n${run.log()}`);
+      await sleep(50);
+    }
+    assert.equal(statuses[0].service, 'capture');
+    assert.equal(statuses[0].node, pod.nodeName);
+    const metrics = await fetch(`http://127.0.0.1:${run.metricsPort}/metrics`);
+    assert.equal(metrics.status, 200);
+    await metrics.text();
+
+    await run.terminate();
+  });
+
+  test('capture opens the chart\'s default interface ("any")', async (t) => {
+    const port = await freePort();
+    const run = await startCapture(t, (env) => ({ ...env, CAPTURE_FILTER: `tcp port ${port}` }));
+    if (!run) return;
+    assert.equal(run.env.CAPTURE_INTERFACE, 'any');
+    await run.ready(20_000, /LiveCaptureError|cannot capture|does not decode/);
+    await run.terminate();
   });
 });

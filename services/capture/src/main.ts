@@ -20,7 +20,15 @@ export async function main(env: NodeJS.ProcessEnv = process.env): Promise<void> 
   }
   const telemetry = await initTelemetry({ serviceName: SERVICE, serviceInstanceId: config.replicaId, config });
   const service = new CaptureService(config);
-  await service.start();
+  try {
+    await service.start();
+  } catch (err) {
+    // A capture that cannot start (no capability, bad interface or filter, NATS unreachable) must exit, so the pod restarts with the error in its log.
+    process.stderr.write(`${SERVICE}: cannot start: ${(err as Error).message}\n`);
+    await service.stop().catch(() => {});
+    await telemetry.shutdown().catch(() => {});
+    process.exit(1);
+  }
   let stopping = false;
   const stop = async (why: string, code: number) => {
     if (stopping) return;

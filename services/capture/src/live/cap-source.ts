@@ -102,7 +102,8 @@ export class LiveCapture {
       const known = (() => { try { return listDevices().join(', '); } catch { return '?'; } })();
       throw new LiveCaptureError(`cannot capture on "${this.opts.device}" with filter "${this.opts.filter}": ${(err as Error).message} (interfaces: ${known}; capturing needs root or CAP_NET_RAW)`, { cause: err });
     }
-    const linkType = LINK_NAMES[linkName];
+    // cap names some link types with libpcap's LINKTYPE_ prefix (e.g. "any" -> LINKTYPE_LINUX_SLL).
+    const linkType = LINK_NAMES[linkName.replace(/^(LINKTYPE|DLT)_/, '')];
     if (linkType === undefined) {
       cap.close();
       retired.push(cap, this.buffer);

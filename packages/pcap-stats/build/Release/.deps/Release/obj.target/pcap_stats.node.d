@@ -1,1 +1,0 @@
-cmd_Release/obj.target/pcap_stats.node := g++ -o Release/obj.target/pcap_stats.node -shared -pthread -rdynamic -m64  -Wl,-soname=pcap_stats.node -Wl,--start-group Release/obj.target/pcap_stats/src/pcap_stats.o -Wl,--end-group 

@@ -1,1 +1,0 @@
-cmd_Release/pcap_stats.node := ln -f "Release/obj.target/pcap_stats.node" "Release/pcap_stats.node" 2>/dev/null || (rm -rf "Release/pcap_stats.node" && cp -af "Release/obj.target/pcap_stats.node" "Release/pcap_stats.node")
