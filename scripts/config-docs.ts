@@ -6,11 +6,15 @@
 import { readFileSync, writeFileSync } from 'node:fs';
 import { configTable } from '@wirescript/config';
 import { captureConfig } from '@wirescript/capture';
+import { configSyncConfig } from '@wirescript/config-sync';
+import { hubConfig } from '@wirescript/hub';
 import { runnerConfig } from '@wirescript/script-runner';
 
 export const TABLES: Record<string, string> = {
   'script-runner': configTable(runnerConfig).trim(),
   capture: configTable(captureConfig).trim(),
+  hub: configTable(hubConfig).trim(),
+  'config-sync': configTable(configSyncConfig).trim(),
 };
 
 const README = new URL('../README.md', import.meta.url);

@@ -4,17 +4,17 @@
  * the items must match the generator's own ground truth exactly.
  */
 import assert from 'node:assert/strict';
-import { spawn, type ChildProcess } from 'node:child_process';
 import dgram from 'node:dgram';
 import dns from 'node:dns';
 import http from 'node:http';
 import http2 from 'node:http2';
 import net from 'node:net';
-import { mkdtempSync, statSync } from 'node:fs';
+import { mkdtempSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import path from 'node:path';
 import { after, describe, test } from 'node:test';
 import { CapturePipeline, LiveCapture, readCaptureFile, type CapturedItem } from '@wirescript/capture';
+import { startTcpdump } from '@wirescript/testing';
 import { waitFor } from './helpers.ts';
 
 const dir = mkdtempSync(path.join(tmpdir(), 'wirescript-capture-'));
@@ -33,42 +33,6 @@ function captureLive(filter: string) {
     stop() {
       live.stop();
       pipeline.end();
-    },
-  };
-}
-
-/**
- * tcpdump writing a pcap of the same traffic (an independent capture of the
- * same packets). It says "listening" before its ring is attached, so it is
- * ready only once a probe connection to `port` shows up in its file.
- */
-async function tcpdump(filter: string, file: string, port: number): Promise<{ stop(): Promise<void> }> {
-  const p: ChildProcess = spawn('tcpdump', ['-i', 'lo', '--immediate-mode', '-U', '-B', '32768', '-s', '0', '-w', file, filter], { stdio: ['ignore', 'ignore', 'pipe'] });
-  let err = '';
-  p.stderr!.on('data', (d: Buffer) => (err += d.toString()));
-  await waitFor('tcpdump listening', () => /listening on/.test(err) || p.exitCode !== null, 10_000);
-  assert.equal(p.exitCode, null, `tcpdump failed to start (apt-get install tcpdump): ${err}`);
-  for (let i = 0; ; i++) {
-    await new Promise<void>((r) => net.connect(port, '127.0.0.1').on('connect', function (this: net.Socket) { this.destroy(); r(); }).on('error', () => r()));
-    await new Promise((r) => setTimeout(r, 50));
-    if ((statSync(file, { throwIfNoEntry: false })?.size ?? 0) > 24) break;
-    assert.ok(i < 100, 'tcpdump never captured the probe connection');
-  }
-  return {
-    async stop() {
-      // Immediate mode hands every packet over at once; still, wait until the file stops growing before interrupting it.
-      let last = -1;
-      for (let i = 0; i < 100; i++) {
-        const size = statSync(file).size;
-        if (size === last) break;
-        last = size;
-        await new Promise((r) => setTimeout(r, 300));
-      }
-      await new Promise<void>((r) => {
-        p.once('exit', () => r());
-        p.kill('SIGINT');
-      });
-
     },
   };
 }
@@ -109,7 +73,8 @@ describe('live capture of real loopback traffic', () => {
     closers.push(() => server.close());
     const filter = `tcp port ${port}`;
     const file = path.join(dir, 'http1.pcap');
-    const dump = await tcpdump(filter, file, port);
+    // tcpdump writes a pcap of the same traffic: an independent capture of the same packets.
+    const dump = await startTcpdump({ filter, file, probePort: port });
     const cap = captureLive(filter);
     const agent = new http.Agent({ keepAlive: true, maxSockets: 4 });
     const truth: Record<string, number> = {};

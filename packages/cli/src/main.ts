@@ -14,6 +14,9 @@ Commands:
   run <script.js>... --interface I     ... on live traffic (--filter BPF, --duration S)
   capture                              Run the capture service (config from env, flags override)
   script-runner                        Run the script-runner service (config from env)
+  hub                                  Run the hub: onHubAction from the stream, jobs, pod watch -> ws.pods.*, IP -> pod map
+  config-sync                          Run the config-sync service: ConfigMap/Secret or a folder -> KV
+  scripts --source DIR                 Sync a folder of *.js scripts into the ConfigMap (keeps watching)
   console                              Tail the scripts' console output from NATS
 
 Run "wirescript <command> --help" for a command's options.`;
@@ -23,6 +26,8 @@ export interface Io {
   stderr: NodeJS.WritableStream & { isTTY?: boolean };
   stdin?: NodeJS.ReadableStream;
   env?: NodeJS.ProcessEnv;
+  /** Aborting stops a long-running command (what Ctrl-C does), for tests. */
+  signal?: AbortSignal;
 }
 
 /** Runs a command; resolves to its exit code, or 'running' for a long-running service. */
@@ -41,9 +46,15 @@ export async function runCli(argv: string[], io: Io): Promise<number | 'running'
         return await runCommand(rest, io);
       }
       case 'script-runner':
+      case 'hub':
+      case 'config-sync':
       case 'capture': {
         const { serviceCommand } = await import('./commands/service.ts');
         return await serviceCommand(cmd, rest, io);
+      }
+      case 'scripts': {
+        const { scriptsCommand } = await import('./commands/scripts.ts');
+        return await scriptsCommand(rest, io);
       }
       case 'console': {
         const { consoleCommand } = await import('./commands/console.ts');

@@ -23,7 +23,7 @@ export const captureConfig = defineConfig({
   packetSummaries: vars.bool('PACKET_SUMMARIES', { default: true, doc: 'Publish packet summaries (onPacketCaptured) on ws.packets.<node>' }),
   packetBatchSize: vars.int('PACKET_BATCH_SIZE', { default: 1_000, min: 1, max: 100_000, doc: 'Packet summaries per PacketBatch message' }),
   packetBatchIntervalMs: vars.duration('PACKET_BATCH_INTERVAL', { default: 200, min: 10, doc: 'Longest a packet summary waits before its batch is sent' }),
-  pcapRingDir: vars.string('PCAP_RING_DIR', { optional: true, doc: 'Keep every packet in per-stream pcap files under this folder (bounded ring, for PCAP snapshots); unset = off' }),
+  pcapRingDir: vars.string('PCAP_RING_DIR', { optional: true, doc: 'Keep the packets of every TCP connection and UDP flow in its own pcap file under this folder (a bounded ring, so a pcap of the streams of chosen items can be cut later; items name their stream in `stream`); unset = off. Counted in pcap_ring_files, pcap_ring_bytes, pcap_ring_evicted_streams' }),
   pcapRingMaxMb: vars.int('PCAP_RING_MAX_MB', { default: 256, min: 1, doc: 'Size bound of the per-stream pcap ring, MiB (oldest streams evicted, counted)' }),
   pcapRingMaxFiles: vars.int('PCAP_RING_MAX_FILES', { default: 10_000, min: 1, doc: 'Most per-stream pcap files kept' }),
   statusIntervalMs: vars.duration('STATUS_INTERVAL', { default: 5_000, min: 100, doc: 'Period of the replica status on ws.status.capture.<replica>' }),

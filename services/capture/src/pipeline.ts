@@ -37,8 +37,19 @@ export interface PipelineOptions extends ItemBuilderOptions {
   onItem(item: CapturedItem): void;
   /** Packet summaries out (every frame, IP or not); omit when no one needs them. */
   onPacket?(p: PacketSummary): void;
-  /** Extra observer of every frame (the per-stream pcap ring). */
-  onFrame?(frame: Frame, decoded: DecodedPacket, status: number): void;
+  /**
+   * Extra observer of every frame (the per-stream pcap ring), called after the
+   * frame went through reassembly. streamId is the ConnectionInfo.id of the TCP
+   * connection or UDP flow the frame was routed to (items carry it in hex as
+   * `stream`), 0 when none: not TCP/UDP, undecodable, an IP fragment held for
+   * reassembly (only the frame completing a datagram gets its stream), or a
+   * bare ACK/FIN/RST of no known connection.
+   */
+  onFrame?(frame: Frame, decoded: DecodedPacket, status: number, streamId: number): void;
+  /** A stream (TCP connection, UDP flow) ended: no more items will carry its id (its trailing ACK may still come to onFrame). */
+  onStreamEnd?(streamId: number): void;
+  /** Told of every exception a dissector throws (capture goes on; counted in reassembly_parserErrors and the like). */
+  onParserError?(err: unknown, conn: ConnectionInfo | null, dissector: string): void;
 }
 
 /** The dissectors, in probe order: HTTP/2's preface before HTTP/1's request line. */
@@ -74,6 +85,8 @@ export class CapturePipeline {
       tcpIdleTimeoutMs: opts.tcpIdleTimeoutMs ?? 120_000,
       udpIdleTimeoutMs: opts.udpIdleTimeoutMs ?? 30_000,
       tickIntervalMs: 1_000,
+      ...(opts.onStreamEnd ? { onStreamEnd: (conn: ConnectionInfo) => opts.onStreamEnd!(conn.id) } : {}),
+      ...(opts.onParserError ? { onParserError: opts.onParserError } : {}),
     });
   }
 
@@ -97,9 +110,9 @@ export class CapturePipeline {
       s.fragmented = status === DECODE.OK || status === DECODE.FRAGMENT_HELD ? p.fragmented || status === DECODE.FRAGMENT_HELD : false;
       this.opts.onPacket(s);
     }
-    this.opts.onFrame?.(frame, p, status);
+    let streamId = 0;
     switch (status) {
-      case DECODE.OK: this.reassembly.onPacket(p); break;
+      case DECODE.OK: streamId = this.reassembly.onPacket(p); break;
       case DECODE.TRUNCATED: this.decodeFailures.truncated++; break;
       case DECODE.MALFORMED: this.decodeFailures.malformed++; break;
       case DECODE.UNSUPPORTED_LINK: this.decodeFailures.unsupportedLink++; break;
@@ -107,6 +120,7 @@ export class CapturePipeline {
       case DECODE.OTHER_PROTOCOL: this.decodeFailures.otherProtocol++; break;
       default: break;
     }
+    this.opts.onFrame?.(frame, p, status, streamId);
     if (frame.tsMs > this.lastTs) this.lastTs = frame.tsMs;
     // Timeouts run on capture time, checked at most every 250 ms of it.
     if (this.lastTs - this.lastTick >= 250) this.tick(this.lastTs);

@@ -31,7 +31,11 @@ export async function feedPcap(path: string, feed: Feeder, io: RunIo, node: stri
   } catch (err) {
     pipeline.end();
     if (err instanceof CaptureFileError) {
-      io.stderr.write(`wirescript: ${path}: ${err.message}\n`);
+      const code = (err.cause as NodeJS.ErrnoException | undefined)?.code;
+      if (err.kind === 'io' && err.framesDelivered === 0 && code !== undefined) throw new CliError(`run: cannot read capture ${path}: ${code}`, 1, { cause: err });
+      // What was decoded before the damage runs first; then the error (its message names the file and the byte offset).
+      await feed.flush();
+      io.stderr.write(`wirescript: ${err.message}\n`);
       return 1;
     }
     const code = (err as NodeJS.ErrnoException).code;

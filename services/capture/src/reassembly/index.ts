@@ -42,6 +42,13 @@ export interface ReassemblyOptions {
   tickIntervalMs?: number;
   /** Told of every exception a dissector throws (capture goes on; the stream or flow is marked broken). */
   onParserError?(err: unknown, conn: ConnectionInfo | null, dissector: string): void;
+  /**
+   * Told once when a stream ends: a TCP connection closes (FIN, RST, idle,
+   * evicted, end of capture; after its parser flushed) or a UDP flow leaves
+   * the flow table. A TCP connection's trailing packets (the last ACK after
+   * both FINs) may still be attributed to its id afterwards (see onPacket).
+   */
+  onStreamEnd?(conn: ConnectionInfo): void;
 }
 
 /** Every counter, plain numbers (tcp*, udp*, flow table). */
@@ -87,6 +94,7 @@ export class Reassembly {
       finLingerMs: o.finLingerMs ?? 5_000,
       nextId,
       onParserError: o.onParserError,
+      onStreamEnd: o.onStreamEnd,
     });
     this.udp = new UdpDispatcher({
       table: this.table,
@@ -96,14 +104,25 @@ export class Reassembly {
       dissectorOptions,
       nextId,
       onParserError: o.onParserError,
+      onStreamEnd: o.onStreamEnd,
     });
   }
 
-  /** One decoded packet (status OK). TCP and UDP go on; anything else is counted and ignored. */
-  onPacket(p: DecodedPacket): void {
-    if (p.protocol === 6) this.tcp.onPacket(p);
-    else if (p.protocol === 17) this.udp.onPacket(p);
-    else this.packetsIgnored++;
+  /**
+   * One decoded packet (status OK). TCP and UDP go on; anything else is
+   * counted and ignored. Returns the stream id of the packet: the
+   * ConnectionInfo.id of the TCP connection or UDP flow it was routed to
+   * (what items carry, in hex, as `stream`), or 0 when it belongs to none
+   * (not TCP/UDP, or a bare ACK/FIN/RST of no known connection). A bare
+   * packet arriving within finLingerMs after a connection closed by FIN or
+   * RST on the same 4-tuple (the last ACK) keeps that connection's id.
+   * Ids start at 1 and are never reused within a Reassembly.
+   */
+  onPacket(p: DecodedPacket): number {
+    if (p.protocol === 6) return this.tcp.onPacket(p);
+    if (p.protocol === 17) return this.udp.onPacket(p);
+    this.packetsIgnored++;
+    return 0;
   }
 
   /** Capture time moved on: idle flows close; parsers and datagram dissectors get onTick at most every tickIntervalMs. */

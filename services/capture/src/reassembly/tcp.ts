@@ -181,7 +181,12 @@ export interface TcpReassemblerOptions {
   nextId(): number;
   /** Told of every exception a parser or dissector throws (the stream is then marked broken). */
   onParserError?(err: unknown, conn: ConnectionInfo, dissector: string): void;
+  /** Told once when a connection ends, whatever the reason (after its parser's onClose). */
+  onStreamEnd?(conn: ConnectionInfo): void;
 }
+
+/** Closed connections remembered so their trailing packets (the last ACK after both FINs, ...) keep their stream id. */
+const RECENT_MAX = 4096;
 
 export class TcpReassembler {
   readonly sink: ItemSink;
@@ -198,6 +203,13 @@ export class TcpReassembler {
   private readonly finLingerMs: number;
   private readonly nextId: () => number;
   private readonly onParserError: TcpReassemblerOptions['onParserError'];
+  private readonly onStreamEnd: TcpReassemblerOptions['onStreamEnd'];
+  /**
+   * Connections closed by FIN or RST, by 4-tuple, oldest first: a packet
+   * without payload or SYN that finds no connection within finLingerMs of the
+   * close is still that connection's (its stream id is returned), not a new one.
+   */
+  private readonly recent = new Map<string, { id: number; untilMs: number }>();
 
   constructor(opts: TcpReassemblerOptions) {
     if (opts.streamDissectors.length > 30) throw new RangeError('at most 30 stream dissectors');
@@ -214,10 +226,15 @@ export class TcpReassembler {
     this.finLingerMs = opts.finLingerMs;
     this.nextId = opts.nextId;
     this.onParserError = opts.onParserError;
+    this.onStreamEnd = opts.onStreamEnd;
   }
 
-  /** One TCP packet (p.protocol === 6). */
-  onPacket(p: DecodedPacket): void {
+  /**
+   * One TCP packet (p.protocol === 6). Returns the id (ConnectionInfo.id) of
+   * the connection the packet belongs to, or 0 when it belongs to none (a bare
+   * ACK/FIN/RST of a connection never seen).
+   */
+  onPacket(p: DecodedPacket): number {
     const k = this.counters;
     k.tcpPackets++;
     const t = this.table;
@@ -227,7 +244,7 @@ export class TcpReassembler {
     let dir: Direction;
     const slot = t.find(p);
     if (slot < 0) {
-      if (p.payloadLength === 0 && (flags & TCP_FLAG.SYN) === 0) { k.tcpPacketsWithoutConnection++; return; }
+      if (p.payloadLength === 0 && (flags & TCP_FLAG.SYN) === 0) { k.tcpPacketsWithoutConnection++; return this.recentId(p); }
       c = this.open(p);
       dir = c.aDir;
     } else {
@@ -243,7 +260,8 @@ export class TcpReassembler {
       }
     }
 
-    if ((flags & TCP_FLAG.RST) !== 0) { this.close(c, ts, 'rst', true); k.tcpClosedRst++; return; }
+    const id = c.conn.id;
+    if ((flags & TCP_FLAG.RST) !== 0) { this.close(c, ts, 'rst', true); k.tcpClosedRst++; return id; }
 
     const len = p.payloadLength;
     const h = c.half[dir];
@@ -253,7 +271,7 @@ export class TcpReassembler {
       else k.tcpBrokenBytes += len;
       if ((flags & TCP_FLAG.FIN) !== 0) h.finSeen = true;
       if (c.half[0].finSeen && c.half[1].finSeen) { this.close(c, ts, 'fin', true); k.tcpClosedFin++; }
-      return;
+      return id;
     }
 
     let seq = p.tcpSeq;
@@ -268,7 +286,7 @@ export class TcpReassembler {
     }
     if (!h.seqKnown) {
       // Mid-stream: the first segment carrying data (or FIN) sets the base. A bare ACK does not: a keepalive's seq is next-1.
-      if (len === 0 && (flags & TCP_FLAG.FIN) === 0) return;
+      if (len === 0 && (flags & TCP_FLAG.FIN) === 0) return id;
       h.seqKnown = true;
       h.next = seq;
       h.isn = (seq - 1) >>> 0;
@@ -293,6 +311,28 @@ export class TcpReassembler {
       const a = c.half[0];
       const b = c.half[1];
       if (c.state >= IGNORED || (((a.finSeq - a.next) | 0) <= 0 && ((b.finSeq - b.next) | 0) <= 0)) { this.close(c, ts, 'fin', true); k.tcpClosedFin++; }
+    }
+    return id;
+  }
+
+  /** The id of a connection closed by FIN/RST within finLingerMs on this packet's 4-tuple, else 0. Runs only for packets of no connection. */
+  private recentId(p: DecodedPacket): number {
+    if (this.recent.size === 0) return 0;
+    const v = p.ipVersion === 6 ? 6 : 4;
+    const key = tupleKey(ipToString(p.buf, p.srcAddrOffset, v), p.srcPort, ipToString(p.buf, p.dstAddrOffset, v), p.dstPort);
+    const r = this.recent.get(key);
+    if (r === undefined) return 0;
+    if (r.untilMs < p.tsMs) { this.recent.delete(key); return 0; }
+    return r.id;
+  }
+
+  private remember(conn: ConnectionInfo, nowMs: number): void {
+    const key = tupleKey(conn.client.ip, conn.client.port, conn.server.ip, conn.server.port);
+    this.recent.delete(key);
+    this.recent.set(key, { id: conn.id, untilMs: nowMs + this.finLingerMs });
+    for (const [k, r] of this.recent) {
+      if (this.recent.size <= RECENT_MAX && r.untilMs >= nowMs) break;
+      this.recent.delete(k);
     }
   }
 
@@ -689,6 +729,7 @@ export class TcpReassembler {
    */
   private close(c: TcpConnection, ts: number, reason: CloseReason, removeFromTable: boolean): void {
     if (c.state === CLOSED) return;
+    if (reason === 'fin' || reason === 'rst') this.remember(c.conn, ts);
     if (removeFromTable && c.slot >= 0) { this.table.remove(c.slot); c.slot = -1; }
     for (let dir: Direction = 0; dir < 2 && c.state < IGNORED; dir = (dir + 1) as Direction) {
       const h = c.half[dir];
@@ -715,5 +756,19 @@ export class TcpReassembler {
     c.events = null;
     c.parser = null;
     c.state = CLOSED;
+    if (this.onStreamEnd !== undefined) {
+      try {
+        this.onStreamEnd(c.conn);
+      } catch (err) {
+        this.report(err, c, 'stream-end');
+      }
+    }
   }
+}
+
+/** The same key for both directions of a 4-tuple. */
+function tupleKey(ipA: string, portA: number, ipB: string, portB: number): string {
+  const a = `${ipA} ${portA}`;
+  const b = `${ipB} ${portB}`;
+  return a < b ? `${a}|${b}` : `${b}|${a}`;
 }

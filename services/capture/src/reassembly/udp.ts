@@ -63,6 +63,8 @@ export interface UdpDispatcherOptions {
   dissectorOptions: DissectorOptions;
   nextId(): number;
   onParserError?(err: unknown, conn: ConnectionInfo | null, dissector: string): void;
+  /** Told once when a flow leaves the flow table (idle, evicted, end of capture). */
+  onStreamEnd?(conn: ConnectionInfo): void;
 }
 
 export class UdpDispatcher {
@@ -74,6 +76,7 @@ export class UdpDispatcher {
   private readonly opts: DissectorOptions;
   private readonly nextId: () => number;
   private readonly onParserError: UdpDispatcherOptions['onParserError'];
+  private readonly onStreamEnd: UdpDispatcherOptions['onStreamEnd'];
 
   constructor(o: UdpDispatcherOptions) {
     this.table = o.table;
@@ -83,10 +86,11 @@ export class UdpDispatcher {
     this.opts = o.dissectorOptions;
     this.nextId = o.nextId;
     this.onParserError = o.onParserError;
+    this.onStreamEnd = o.onStreamEnd;
   }
 
-  /** One UDP datagram (p.protocol === 17). */
-  onPacket(p: DecodedPacket): void {
+  /** One UDP datagram (p.protocol === 17). Returns the id (ConnectionInfo.id) of its flow. */
+  onPacket(p: DecodedPacket): number {
     const k = this.counters;
     const len = p.payloadLength;
     k.udpDatagrams++;
@@ -103,8 +107,8 @@ export class UdpDispatcher {
       t.touch(slot, p.tsMs);
       dir = (t.foundDir ^ f.aDir) as Direction;
     }
-    if (len === 0) return; // nothing for a dissector (no protocol of interest sends empty datagrams)
-    if (f.dissector < 0 && !this.decide(f, p)) return;
+    if (len === 0) return f.conn.id; // nothing for a dissector (no protocol of interest sends empty datagrams)
+    if (f.dissector < 0 && !this.decide(f, p)) return f.conn.id;
     const payload = p.buf.subarray(p.payloadOffset, p.payloadOffset + len);
     const d = this.dissectors[f.dissector];
     try {
@@ -116,6 +120,7 @@ export class UdpDispatcher {
       f.dissector = BROKEN;
       this.report(err, f.conn, d.name);
     }
+    return f.conn.id;
   }
 
   tick(nowMs: number): void {
@@ -140,9 +145,16 @@ export class UdpDispatcher {
     }
   }
 
-  onRemoved(_f: UdpFlow, reason: 'idle' | 'evicted' | 'end'): void {
+  onRemoved(f: UdpFlow, reason: 'idle' | 'evicted' | 'end'): void {
     if (reason === 'idle') this.counters.udpFlowsExpired++;
     else if (reason === 'evicted') this.counters.udpFlowsEvicted++;
+    if (this.onStreamEnd !== undefined) {
+      try {
+        this.onStreamEnd(f.conn);
+      } catch (err) {
+        this.report(err, f.conn, 'stream-end');
+      }
+    }
   }
 
   /** Probes an undecided flow's datagram; true when a dissector now has the flow. */

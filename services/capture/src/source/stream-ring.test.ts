@@ -74,6 +74,17 @@ describe('StreamPcapRing', () => {
     ring.close();
   });
 
+  test('a frame written after end() (a last ACK) is appended to the stream\'s file', async () => {
+    const ring = new StreamPcapRing({ dir, maxBytes: 1 << 20, maxFiles: 10 });
+    ring.write(7, fr(1, Buffer.from('fin')));
+    ring.end(7);
+    assert.equal(ring.write(7, fr(2, Buffer.from('ack'))), true);
+    ring.flush();
+    assert.deepEqual((await framesOf(join(dir, 'stream-7.pcap'))).map((x) => x.data.toString()), ['fin', 'ack']);
+    assert.deepEqual(onDisk(dir), { files: 1, bytes: 24 + rec(3) * 2 });
+    ring.close();
+  });
+
   test('a frame of another link type than its stream is dropped and counted', () => {
     const ring = new StreamPcapRing({ dir, maxBytes: 1 << 20, maxFiles: 10 });
     assert.equal(ring.write(7, fr(1, Buffer.alloc(10))), true);
@@ -113,6 +124,10 @@ describe('StreamPcapRing', () => {
     assert.equal(ring.has(2), false);
     assert.equal(ring.stats.evictedStreams, 2);
     assert.ok(ring.stats.bytes <= 1000);
+    // A late frame of it (a connection's last ACK after its end) does not start a file without its beginning.
+    assert.equal(ring.write(2, fr(98, Buffer.alloc(10, 2))), false);
+    assert.equal(ring.has(2), false);
+    assert.equal(ring.stats.droppedFrames, 2);
     ring.close();
   });
 

@@ -9,9 +9,12 @@
  *    (stats.droppedFrames and stats.linkTypeMismatches).
  *  - Eviction: when the files together exceed maxBytes, or a new stream
  *    would exceed maxFiles, the oldest streams (by first frame) are deleted
- *    and counted, ended or not. Later frames of an evicted stream that had
- *    not ended are dropped and counted, since a file missing its beginning
- *    would be a misleading snapshot.
+ *    and counted, ended or not. Later frames of an evicted stream are
+ *    dropped and counted (ended streams too: a connection's last ACK can
+ *    follow its end), since a file missing its beginning would be a
+ *    misleading snapshot. The last 65,536 evicted ids are remembered.
+ *  - end(): the stream's buffer goes to disk and is released; a frame
+ *    written to it later is still appended.
  *  - Memory: writes are buffered per stream (streamBufferBytes) and all
  *    buffers together are capped (maxBufferedBytes: beyond it every buffer is
  *    flushed and released); files are opened only to append, so no file
@@ -86,11 +89,10 @@ interface StreamFile {
   flushed: number;
   pending: Buffer | null;
   pendingLen: number;
-  ended: boolean;
 }
 
 const FILE_RE = /^stream-\d+\.pcap$/;
-/** How many evicted-but-not-ended stream ids are remembered (to drop their later frames). */
+/** How many evicted stream ids are remembered (to drop their later frames). */
 const EVICTED_MEMORY = 65_536;
 
 export class StreamPcapRing {
@@ -181,7 +183,6 @@ export class StreamPcapRing {
         flushed: 0,
         pending: null,
         pendingLen: 0,
-        ended: false,
       };
       this.streams.set(streamId, s);
       this.reserve(s, PCAP_HEADER_BYTES);
@@ -226,16 +227,12 @@ export class StreamPcapRing {
     return this.streams.has(streamId);
   }
 
-  /** The stream is over: its buffer goes to disk and is released; the file stays until evicted. */
+  /** The stream is over: its buffer goes to disk and is released; the file stays until evicted (a later frame is still appended). */
   end(streamId: number): void {
     const s = this.streams.get(streamId);
-    if (s === undefined) {
-      this.evictedLive.delete(streamId);
-      return;
-    }
+    if (s === undefined) return;
     this.flushStream(s, null, null);
     this.release(s);
-    s.ended = true;
   }
 
   /** Writes every buffered byte to disk (buffers kept for reuse). */
@@ -413,12 +410,10 @@ export class StreamPcapRing {
     this.totalBytes -= s.size;
     this.evictedStreams++;
     this.evictedBytes += s.size;
-    if (!s.ended) {
-      this.evictedLive.add(s.id);
-      if (this.evictedLive.size > EVICTED_MEMORY) {
-        const oldest = this.evictedLive.values().next();
-        if (oldest.done !== true) this.evictedLive.delete(oldest.value);
-      }
+    this.evictedLive.add(s.id);
+    if (this.evictedLive.size > EVICTED_MEMORY) {
+      const oldest = this.evictedLive.values().next();
+      if (oldest.done !== true) this.evictedLive.delete(oldest.value);
     }
   }
 }
