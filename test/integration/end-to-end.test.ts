@@ -19,8 +19,9 @@ import { CaptureService, loadCaptureConfig } from '@wirescript/capture';
 import { ConfigSync, configSyncConfig, createSource } from '@wirescript/config-sync';
 import { Hub, hubConfig } from '@wirescript/hub';
 import { connectNats, drainAndClose } from '@wirescript/nats';
+import { PodDirectory } from '@wirescript/pod-map';
 import {
-  ConsoleLine, JOBS_CONTROL_SUBJECT, JobControlReply, JobControlRequest, LOGS_WILDCARD, ReplicaStatus, decodeMessage, encodeMessage, statusSubject,
+  ITEMS_WILDCARD, Item, ConsoleLine, JOBS_CONTROL_SUBJECT, JobControlReply, JobControlRequest, LOGS_WILDCARD, ReplicaStatus, decodeMessage, encodeMessage, statusSubject,
 } from '@wirescript/proto';
 import { countByStatus, makeHttpItem, rng, startKubeApiServer, startNatsServer } from '@wirescript/testing';
 import { buildExamplePcap } from '../../scripts/gen-example-pcap.ts';
@@ -70,6 +71,16 @@ test('capture -> two runners -> hub, scripts from the ConfigMap; hot change, a k
   writeFileSync(kubeconfig, kube.kubeconfigYaml());
   kube.put(configMap(counterScript('v1')));
   kube.put({ apiVersion: 'v1', kind: 'Secret', metadata: { name: 'kubeshark-secret', namespace: NS }, data: { SCRIPTING_ENV: Buffer.from(JSON.stringify({ LABEL: 'e2e' })).toString('base64') } });
+  // The pods behind the pcap's addresses: the hub maps their IPs, capture names src/dst with them.
+  const PODS = [
+    { name: 'frontend-6d4cf56db6-x2k4q', namespace: 'shop', ip: '10.244.1.12' },
+    { name: 'orders-7b9d8c7f6-pq8lm', namespace: 'shop', ip: '10.244.2.31' },
+    { name: 'payments-5f6b9c8d7-zz1wr', namespace: 'billing', ip: '10.244.3.7' },
+    { name: 'catalog-84c5d6f9b-hh2jk', namespace: 'shop', ip: '10.244.1.44' },
+  ];
+  for (const p of PODS) {
+    kube.put({ apiVersion: 'v1', kind: 'Pod', metadata: { name: p.name, namespace: p.namespace }, spec: { nodeName: 'node-a', containers: [{ name: 'app', image: 'app' }] }, status: { phase: 'Running', podIP: p.ip, podIPs: [{ ip: p.ip }] } });
+  }
 
   const nc = await connectNats({ url: server.url, name: 'e2e', log: () => {} });
   const cleanups: (() => Promise<unknown> | unknown)[] = [];
@@ -88,7 +99,7 @@ test('capture -> two runners -> hub, scripts from the ConfigMap; hot change, a k
   await sync.start();
   cleanups.push(() => sync.stop());
 
-  const hub = new Hub(loadConfig(hubConfig, { NATS_URL: server.url, REPLICA_ID: 'hub-0', LOG_LEVEL: 'warn', HEALTH_PORT: '0', STATUS_INTERVAL: '200ms', POD_WATCH: 'off', ACTION_ACK_WAIT: '1s', LOG_RATE_LIMIT: '0' }));
+  const hub = new Hub(loadConfig(hubConfig, { NATS_URL: server.url, REPLICA_ID: 'hub-0', LOG_LEVEL: 'warn', HEALTH_PORT: '0', STATUS_INTERVAL: '200ms', POD_WATCH: 'on', KUBECONFIG: kubeconfig, ACTION_ACK_WAIT: '1s', LOG_RATE_LIMIT: '0' }));
   await hub.start();
   cleanups.push(() => hub.stop());
 
@@ -103,6 +114,10 @@ test('capture -> two runners -> hub, scripts from the ConfigMap; hot change, a k
   const statusB: ReplicaStatus[] = [];
   nc.subscribe(statusSubject('script-runner', 'runner-b'), { callback: (e, m) => { if (!e) statusB.push(decodeMessage(ReplicaStatus, m.data)); } });
   const logs = collect(nc, LOGS_WILDCARD, (b) => decodeMessage(ConsoleLine, b));
+  const items = collect(nc, ITEMS_WILDCARD, (b) => JSON.parse(Buffer.from(decodeMessage(Item, b).json).toString()) as Record<string, any>);
+  const pods = await PodDirectory.open(nc);
+  cleanups.push(() => pods.stop());
+  await waitFor('the hub mapped the pods\' IPs', () => PODS.every((p) => pods.resolve(p.ip)?.name === p.name), 15_000);
   await waitFor('the script set reaches every replica', () => runnerA.revision > 0 && hub.revision > 0 && (statusB.at(-1)?.scriptSetRevision ?? 0) > 0, 20_000);
 
   const processedB = () => statusB.at(-1)?.counters.items_processed ?? 0;
@@ -140,6 +155,14 @@ test('capture -> two runners -> hub, scripts from the ConfigMap; hot change, a k
   await waitFor('500 items processed by the two runners', () => processed() >= 500, 20_000);
   assert.ok(runnerA.counters.itemsProcessed > 0 && processedB() > 0, `both runners worked: ${runnerA.counters.itemsProcessed} + ${processedB()}`);
   assert.equal(processed(), 500, 'each item ran exactly once');
+  // Items carry the pods' names from the hub's IP -> pod map.
+  await waitFor('500 items seen on NATS', () => items.items.length >= 500, 10_000);
+  const byIp = new Map(PODS.map((p) => [p.ip, p]));
+  for (const it of items.items.slice(0, 500)) {
+    assert.equal(it.src.name, byIp.get(it.src.ip)?.name, `src of ${it.id}`);
+    assert.equal(it.dst.namespace, byIp.get(it.dst.ip)?.namespace, `dst of ${it.id}`);
+  }
+  items.sub.unsubscribe();
   await flushRunners(2);
   await waitFor('hub totals v1 = ground truth', () => deepEq(lastTotals('v1'), TRUTH), 10_000);
 

@@ -20,6 +20,7 @@
  * streams later; items name their stream in hex in `stream`.
  */
 import { BoundedQueue, connectNats, drainAndClose, formatStatus, type NatsConnection } from '@wirescript/nats';
+import { POD_MAP_BUCKET, PodDirectory } from '@wirescript/pod-map';
 import { Item, PacketBatch, PacketInfo, ReplicaStatus, encodeMessage, itemsSubject, packetsSubject } from '@wirescript/proto';
 import { HealthServer, StatusPublisher, createLogger, type Logger } from '@wirescript/script-host';
 import { replaySpeed, type CaptureConfig } from './config.ts';
@@ -41,6 +42,7 @@ interface Outgoing {
 export class CaptureService {
   readonly config: CaptureConfig;
   private readonly log: Logger;
+  private pods: PodDirectory | null = null;
   private nc: NatsConnection | null = null;
   private pipeline: CapturePipeline | null = null;
   private live: LiveCapture | null = null;
@@ -125,9 +127,16 @@ export class CaptureService {
       }
     }
     const ring = this.ring;
+    // The hub's IP -> pod map names src/dst; without it (no hub yet, no JetStream) names stay empty.
+    try {
+      this.pods = await PodDirectory.open(nc, { log: (l: string) => this.log.warn(l) });
+    } catch (err) {
+      this.log.warn(`pod names unavailable (IP -> pod map in KV ${POD_MAP_BUCKET}): ${(err as Error).message}`);
+    }
     const pipeline = new CapturePipeline({
       node: { name: c.nodeName, ip: '' },
       worker: c.replicaId,
+      ...(this.pods ? { resolve: this.pods.resolve } : {}),
       dissectorOptions: { maxBodyBytes: c.maxBodyBytes, pairTimeoutMs: c.pairTimeoutMs, decodeBodies: c.decodeBodies },
       maxFlows: c.maxFlows,
       maxBufferedBytesPerDirection: c.streamBufferBytes,
@@ -356,6 +365,7 @@ export class CaptureService {
     }
     this.status?.stop();
     this.status?.publish();
+    await this.pods?.stop();
     if (this.nc) await drainAndClose(this.nc, this.config.drainTimeoutMs);
     await this.health?.stop();
     this.log.info(`stopped: ${this.pipeline?.frames ?? 0} packets, ${this.pipeline?.itemsOut ?? 0} items, ${this.items.dropped} items dropped`);

@@ -2,8 +2,8 @@
  * Where a dissected API call becomes a Kubeshark-shaped item: adds identity
  * (id, index, stream), where it was captured (node, worker), the endpoints
  * (client -> src, server -> dst), the protocol's layer3/layer4, timestamps
- * and elapsedTime. Pod names and namespaces are filled from the hub's
- * IP -> pod map once that exists (a later issue); until then they are ''.
+ * and elapsedTime. Pod names and namespaces come from the hub's IP -> pod
+ * map (`resolve`); without it they are ''.
  */
 import type { ConnectionInfo, ItemDraft } from '../types.ts';
 
