@@ -272,7 +272,7 @@ interface StepResult {
   p50Ms: number;
   p99Ms: number;
   unanswered: number;
-  /** Longest the capture's event loop was busy or descheduled during the step (the kernel ring must bridge it). */
+  /** Longest event-loop delay of the capture process during the step (an upper bound on a read stall). */
   maxStallMs: number;
 }
 
@@ -290,7 +290,7 @@ export async function runLiveBench(opts: LiveBenchOptions = {}): Promise<{ highe
   // Measured: libpcap's immediate mode with cap's fixed 65535 snap length takes a 64 KiB ring slot per
   // packet, and lo shows every packet twice (out and in), so the ring bridges few packets.
   const slots = Math.floor((bufferMb * 1024 * 1024) / 65_536);
-  console.log(`  the kernel ring holds ~${n0(slots)} packets${device === 'lo' ? ` (~${n0(slots / 2)} on lo, where each is seen twice)` : ''}: a capture stall longer than that much traffic drops packets`);
+  console.log(`  the kernel ring holds ~${n0(slots)} packets${device === 'lo' ? ` (~${n0(slots / 2)} on lo, where each is seen twice)` : ''}: packets the capture has not read when it fills are dropped by the kernel`);
 
   const server = startChild('server');
   const generator = startChild('generator');
@@ -331,14 +331,15 @@ export async function runLiveBench(opts: LiveBenchOptions = {}): Promise<{ highe
       return { highestZeroMissRate: 0, steps: [] };
     }
     tickTimer = setInterval(() => pipeline.tick(performance.timeOrigin + performance.now()), 1000);
-    // How long the capture's event loop went without reading: the kernel ring must hold that much traffic.
+    // Longest event-loop delay of the capture process (busy reading a burst, running GC, or descheduled):
+    // an upper bound on how long the kernel ring had to hold packets on its own.
     const loop = monitorEventLoopDelay({ resolution: 2 });
     const cpuOf = async (child: ChildProcess) => {
       child.send({ type: 'cpu' });
       return (await nextMessage<CpuReport>(child, 'cpu', 5000)).cpuSec;
     };
     const head = `  ${'offered/s'.padStart(9)} ${'achieved/s'.padStart(10)} ${'completed'.padStart(9)} ${'captured'.padStart(9)} ${'missed'.padStart(6)} ` +
-      `${'errors'.padStart(6)} ${'kern drops'.padStart(10)} ${'gaps'.padStart(5)} ${'packets'.padStart(8)} ${'cap CPU'.padStart(7)} ${'srv CPU'.padStart(7)} ${'gen CPU'.padStart(7)} ${'p50/p99 ms'.padStart(11)} ${'max stall'.padStart(9)}`;
+      `${'errors'.padStart(6)} ${'kern drops'.padStart(10)} ${'gaps'.padStart(5)} ${'packets'.padStart(8)} ${'cap CPU'.padStart(7)} ${'srv CPU'.padStart(7)} ${'gen CPU'.padStart(7)} ${'p50/p99 ms'.padStart(11)} ${'loop delay'.padStart(10)}`;
     console.log(head);
     for (let i = 0; i < steps.length; i++) {
       const step = i + 1;
@@ -389,7 +390,7 @@ export async function runLiveBench(opts: LiveBenchOptions = {}): Promise<{ highe
       const pct = (v: number) => `${Math.round(v * 100)}%`;
       console.log(`  ${n0(rate).padStart(9)} ${n0(achieved).padStart(10)} ${n0(rep.completed).padStart(9)} ${n0(c.items).padStart(9)} ${n0(res.missed).padStart(6)} ` +
         `${n0(c.withErrors).padStart(6)} ${(res.kernelDrops === null ? '?' : n0(res.kernelDrops)).padStart(10)} ${n0(res.gaps).padStart(5)} ${n0(res.packets).padStart(8)} ` +
-        `${pct(res.captureCpu).padStart(7)} ${pct(res.serverCpu).padStart(7)} ${pct(res.generatorCpu).padStart(7)} ${`${rep.p50Ms.toFixed(1)}/${rep.p99Ms.toFixed(1)}`.padStart(11)} ${`${Math.round(res.maxStallMs)} ms`.padStart(9)}`);
+        `${pct(res.captureCpu).padStart(7)} ${pct(res.serverCpu).padStart(7)} ${pct(res.generatorCpu).padStart(7)} ${`${rep.p50Ms.toFixed(1)}/${rep.p99Ms.toFixed(1)}`.padStart(11)} ${`${Math.round(res.maxStallMs)} ms`.padStart(10)}`);
       if (late > 0) console.log(`      ${n0(late)} of these items came only after the connections closed (held behind a capture hole until then)`);
       if (c.withErrors > 0) console.log(`      items with errors: ${n0(c.withErrors)} (${n0(c.noRequest)} responses without their request, ${n0(c.noResponse)} requests without their response); first: ${c.firstError}`);
       if (rep.unanswered > 0 || rep.socketErrors > 0) console.log(`      generator: ${rep.unanswered} requests unanswered, ${rep.socketErrors} socket errors`);
