@@ -38,6 +38,16 @@ export interface ReassemblyOptions {
   udpIdleTimeoutMs?: number;
   /** Both FINs seen but a hole still open: closed (with the gap) after this much quiet. Default 5 s. */
   finLingerMs?: number;
+  /**
+   * A hole in one direction of a TCP connection with bytes held behind it
+   * for this long (capture time) is declared a gap (onGap, counted in
+   * tcpGapsByTimeout) and the stream goes on. The fallback for holes no ACK
+   * shows lost (one-way captures); a hole the peer acknowledged is declared
+   * at once (tcpGapsByAck). Checked when a segment is held and on tick, so
+   * the tick interval adds to the delay. A retransmission later than this is
+   * dropped as already seen. Default 1 s; Infinity turns it off.
+   */
+  gapTimeoutMs?: number;
   /** Parsers' and datagram dissectors' onTick run at most this often (capture time). Default 1 s. */
   tickIntervalMs?: number;
   /** Told of every exception a dissector throws (capture goes on; the stream or flow is marked broken). */
@@ -92,6 +102,7 @@ export class Reassembly {
       maxBufferedBytesTotal: o.maxBufferedBytesTotal ?? 256 * 1024 * 1024,
       probeBytes: o.probeBytes ?? 16 * 1024,
       finLingerMs: o.finLingerMs ?? 5_000,
+      gapTimeoutMs: o.gapTimeoutMs ?? 1_000,
       nextId,
       onParserError: o.onParserError,
       onStreamEnd: o.onStreamEnd,

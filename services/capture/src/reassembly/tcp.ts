@@ -14,10 +14,25 @@
  * which copy wins only matters for crafted traffic; first-wins needs no
  * rewriting of what a parser has already seen.
  *
- * Holes never wedge a stream: when the bytes held out of order in one
- * direction exceed maxBufferedBytes (or the capture-wide limit), or when the
- * connection ends with bytes waiting past a hole, the parser gets
- * onGap(dir, missingBytes) and the stream carries on from the next held byte.
+ * Holes never wedge a stream. The parser gets onGap(dir, missingBytes) and
+ * the stream carries on from the next held byte (onGap first, then the held
+ * bytes, in order) as soon as one of these says the bytes will never come:
+ *
+ * - ACK: the peer acknowledged bytes of the direction past the next expected
+ *   one, so they were sent and received but the capture lost them (a kernel
+ *   drop on live capture). The gap runs up to the ACK, but never past what is
+ *   known to exist: the first held segment (or a FIN). With nothing held the
+ *   bytes after the hole may simply not have been captured yet (capture
+ *   reordering), so the ACK is remembered and acted on when a segment is
+ *   held. Only with a known base (handshake or mid-stream base) and the ACK
+ *   flag set. A segment that arrives late but before any ACK beyond it is
+ *   ordinary reordering and is delivered normally.
+ * - Time: bytes have waited behind the hole for gapTimeoutMs of capture time
+ *   (a one-way capture sees no ACKs); checked when a segment is held and on
+ *   tick(), so the tick interval bounds the delay too.
+ * - Memory: the bytes held out of order in one direction exceed
+ *   maxBufferedBytes (or the segment cap, or the capture-wide limit).
+ * - The connection ends with bytes (or a FIN) waiting past a hole.
  *
  * Hot path (an in-order segment of a known connection with a parser): one
  * flow lookup, one `subarray`, one parser call. Out-of-order segments are
@@ -68,8 +83,13 @@ export interface TcpCounters {
   tcpRetransmittedBytes: number;
   /** Bytes of a segment already held out of order from an earlier copy. */
   tcpOverlapBytes: number;
+  /** Holes declared lost (whatever the reason) and their bytes. */
   tcpGaps: number;
   tcpGapBytes: number;
+  /** Of tcpGaps: declared because the peer acknowledged bytes the capture never saw. */
+  tcpGapsByAck: number;
+  /** Of tcpGaps: declared because held bytes waited behind the hole for gapTimeoutMs. */
+  tcpGapsByTimeout: number;
   /** Times a direction's out-of-order buffer (or the capture-wide one) overflowed and forced a gap. */
   tcpBufferEvictions: number;
   /** Bytes held out of order plus bytes held for probing, now. */
@@ -93,6 +113,7 @@ export function newTcpCounters(): TcpCounters {
     tcpPackets: 0, tcpPacketsWithoutConnection: 0, tcpConnectionsOpened: 0, tcpHandshakesSeen: 0, tcpMidStreamPickups: 0,
     tcpClosedFin: 0, tcpClosedRst: 0, tcpClosedTimeout: 0, tcpClosedEnd: 0, tcpClosedEvicted: 0, tcpClosedReused: 0,
     tcpBytesDelivered: 0, tcpSegmentsOutOfOrder: 0, tcpRetransmittedBytes: 0, tcpOverlapBytes: 0, tcpGaps: 0, tcpGapBytes: 0,
+    tcpGapsByAck: 0, tcpGapsByTimeout: 0,
     tcpBufferEvictions: 0, tcpBufferedBytes: 0, tcpTruncatedSegments: 0, tcpUnrecognizedStreams: 0, tcpUnrecognizedBytes: 0,
     tcpBrokenStreams: 0, tcpBrokenBytes: 0, parserErrors: 0, probeErrors: 0,
   };
@@ -120,6 +141,11 @@ class HalfStream {
   held: HeldSegment[] = [];
   heldFront = 0;
   heldBytes = 0;
+  /** Capture time since which held bytes have waited behind the hole in front of them (meaningful while something is held). */
+  waitSince = 0;
+  /** The peer acknowledged this direction up to ackTo, past `next` when set: bytes the capture lost (or has yet to see). */
+  ackSeen = false;
+  ackTo = 0;
   /** First bytes of this direction while probing. */
   probeBuf: Buffer | null = null;
   probeLen = 0;
@@ -177,6 +203,12 @@ export interface TcpReassemblerOptions {
   probeBytes: number;
   /** Both FINs seen but a hole keeps the stream open: close it ('fin', with the gap) after this much quiet. */
   finLingerMs: number;
+  /**
+   * Bytes held out of order for this long (capture time) behind a hole that
+   * no ACK declared lost: the hole is declared a gap. Infinity: never (only
+   * the ACK rule, the buffer limits and the end of the connection then).
+   */
+  gapTimeoutMs: number;
   /** Capture-wide stream numbers (shared with UDP). */
   nextId(): number;
   /** Told of every exception a parser or dissector throws (the stream is then marked broken). */
@@ -201,6 +233,7 @@ export class TcpReassembler {
   private readonly maxTotal: number;
   private readonly probeBytes: number;
   private readonly finLingerMs: number;
+  private readonly gapTimeoutMs: number;
   private readonly nextId: () => number;
   private readonly onParserError: TcpReassemblerOptions['onParserError'];
   private readonly onStreamEnd: TcpReassemblerOptions['onStreamEnd'];
@@ -224,6 +257,7 @@ export class TcpReassembler {
     this.maxTotal = Math.max(1, opts.maxBufferedBytesTotal);
     this.probeBytes = Math.max(1, opts.probeBytes);
     this.finLingerMs = opts.finLingerMs;
+    this.gapTimeoutMs = Math.max(0, opts.gapTimeoutMs);
     this.nextId = opts.nextId;
     this.onParserError = opts.onParserError;
     this.onStreamEnd = opts.onStreamEnd;
@@ -262,6 +296,19 @@ export class TcpReassembler {
 
     const id = c.conn.id;
     if ((flags & TCP_FLAG.RST) !== 0) { this.close(c, ts, 'rst', true); k.tcpClosedRst++; return id; }
+
+    if ((flags & TCP_FLAG.ACK) !== 0 && c.state < IGNORED) {
+      // The ACK speaks of the other direction (once its base is known): acted on before this packet's bytes,
+      // which come after what it acknowledges. Ordinary traffic acknowledges at most `next`: one compare.
+      const o = c.half[dir ^ 1];
+      if (o.seqKnown) {
+        const ack = p.tcpAck;
+        if (((ack - o.next) | 0) > 0) {
+          if (!o.ackSeen || ((ack - o.ackTo) | 0) > 0) { o.ackSeen = true; o.ackTo = ack; }
+          if (o.heldFront < o.held.length || o.finSeen) this.ackGap(c, (dir ^ 1) as Direction, ts);
+        } else o.ackSeen = false;
+      }
+    }
 
     const len = p.payloadLength;
     const h = c.half[dir];
@@ -306,13 +353,18 @@ export class TcpReassembler {
     if ((flags & TCP_FLAG.FIN) !== 0 && !h.finSeen) {
       h.finSeen = true;
       h.finSeq = (seq + wireLen) >>> 0;
+      if (h.ackSeen && c.state < IGNORED) this.ackGap(c, dir, ts); // a FIN past a hole the peer acknowledged
     }
-    if (c.half[0].finSeen && c.half[1].finSeen && c.state !== CLOSED) {
-      const a = c.half[0];
-      const b = c.half[1];
-      if (c.state >= IGNORED || (((a.finSeq - a.next) | 0) <= 0 && ((b.finSeq - b.next) | 0) <= 0)) { this.close(c, ts, 'fin', true); k.tcpClosedFin++; }
-    }
+    if (this.finished(c)) { this.close(c, ts, 'fin', true); k.tcpClosedFin++; }
     return id;
+  }
+
+  /** Both FINs seen and every byte before them delivered (or nobody reads the stream). */
+  private finished(c: TcpConnection): boolean {
+    const a = c.half[0];
+    const b = c.half[1];
+    if (!a.finSeen || !b.finSeen || c.state === CLOSED) return false;
+    return c.state >= IGNORED || (((a.finSeq - a.next) | 0) <= 0 && ((b.finSeq - b.next) | 0) <= 0);
   }
 
   /** The id of a connection closed by FIN/RST within finLingerMs on this packet's 4-tuple, else 0. Runs only for packets of no connection. */
@@ -336,11 +388,26 @@ export class TcpReassembler {
     }
   }
 
-  /** Capture-time tick: parsers' onTick, and connections with both FINs but a hole closed after finLingerMs. */
+  /**
+   * Capture-time tick: connections with both FINs but a hole closed after
+   * finLingerMs, holes with bytes waiting behind them for gapTimeoutMs
+   * declared lost, parsers' onTick.
+   */
   tick(nowMs: number): void {
     this.table.forEach(this.lane, (v) => {
       const c = v as TcpConnection;
       if (c.half[0].finSeen && c.half[1].finSeen && this.table.lastSeen(c.slot) + this.finLingerMs <= nowMs) {
+        this.close(c, nowMs, 'fin', true);
+        this.counters.tcpClosedFin++;
+        return;
+      }
+      for (let dir: Direction = 0; dir < 2 && c.state < IGNORED; dir = (dir + 1) as Direction) {
+        const h = c.half[dir];
+        // An ACK the stream has caught up with says nothing more (and would read as ahead again 2^31 bytes later).
+        if (h.ackSeen && ((h.ackTo - h.next) | 0) <= 0) h.ackSeen = false;
+        if (h.heldFront < h.held.length && nowMs - h.waitSince >= this.gapTimeoutMs) this.timeoutGaps(c, dir, nowMs);
+      }
+      if (this.finished(c)) {
         this.close(c, nowMs, 'fin', true);
         this.counters.tcpClosedFin++;
         return;
@@ -475,6 +542,7 @@ export class TcpReassembler {
     const h = c.half[dir];
     const k = this.counters;
     k.tcpSegmentsOutOfOrder++;
+    if (h.heldFront === h.held.length) h.waitSince = ts; // bytes start waiting behind the hole now
     const held = h.held;
     const base = h.next;
     // First held segment ending after this one starts (held segments are sorted and disjoint, so their ends are sorted too).
@@ -511,6 +579,10 @@ export class TcpReassembler {
     }
     h.heldBytes += added;
     k.tcpBufferedBytes += added;
+    // The peer already acknowledged bytes in the hole: they are lost to the capture, no need to wait.
+    if (h.ackSeen) this.ackGap(c, dir, ts);
+    // Bytes have waited behind the hole long enough.
+    if (h.heldFront < h.held.length && ts - h.waitSince >= this.gapTimeoutMs && c.state < IGNORED) this.timeoutGaps(c, dir, ts);
     // Over a limit: the hole in front is declared lost and the stream moves on to the next held bytes.
     // (h.held is re-read: a parser that throws during the drain releases it.)
     for (let guard = h.held.length; guard >= 0 && h.heldFront < h.held.length; guard--) {
@@ -530,10 +602,57 @@ export class TcpReassembler {
     return { seq: (base + rel) >>> 0, data, tsMs: ts };
   }
 
+  /**
+   * The hole in front of dir's held bytes is lost up to `upTo` (past next):
+   * onGap, then the held bytes that follow. False when there was no hole.
+   */
+  private skipTo(c: TcpConnection, dir: Direction, upTo: number, ts: number): boolean {
+    const h = c.half[dir];
+    const missing = (upTo - h.next) | 0;
+    if (missing <= 0) return false;
+    h.truncHole = false;
+    this.gap(c, dir, missing, ts);
+    h.next = upTo;
+    this.drainHeld(c, dir);
+    return true;
+  }
+
+  /**
+   * The peer acknowledged dir up to h.ackTo, past next: the bytes in the hole
+   * were sent and received, the capture lost them. Declared lost up to the
+   * ACK but never past what is known to exist (the first held byte, else a
+   * FIN): with nothing after the hole seen, wait (it may not be captured yet).
+   * Repeats over further holes the ACK also covers.
+   */
+  private ackGap(c: TcpConnection, dir: Direction, ts: number): void {
+    const h = c.half[dir];
+    for (let guard = h.held.length - h.heldFront + 1; guard > 0 && c.state < IGNORED; guard--) {
+      let end: number;
+      if (h.heldFront < h.held.length) end = h.held[h.heldFront].seq;
+      else if (h.finSeen) end = h.finSeq;
+      else break;
+      if (((h.ackTo - end) | 0) < 0) end = h.ackTo;
+      if (!this.skipTo(c, dir, end, ts)) break;
+      this.counters.tcpGapsByAck++;
+    }
+    if (((h.ackTo - h.next) | 0) <= 0) h.ackSeen = false;
+  }
+
+  /** Bytes waited behind the hole in front of them for gapTimeoutMs: declared lost (and again for the next hole if its bytes waited as long). */
+  private timeoutGaps(c: TcpConnection, dir: Direction, nowMs: number): void {
+    const h = c.half[dir];
+    for (let guard = h.held.length - h.heldFront; guard > 0 && c.state < IGNORED; guard--) {
+      if (h.heldFront === h.held.length || nowMs - h.waitSince < this.gapTimeoutMs) break;
+      if (!this.skipTo(c, dir, h.held[h.heldFront].seq, nowMs)) break;
+      this.counters.tcpGapsByTimeout++;
+    }
+  }
+
   /** Delivers the held segments that have become contiguous with next. */
   private drainHeld(c: TcpConnection, dir: Direction): void {
     const h = c.half[dir];
     const k = this.counters;
+    const front = h.heldFront;
     while (h.heldFront < h.held.length) {
       const seg = h.held[h.heldFront];
       const trim = (h.next - seg.seq) | 0;
@@ -546,8 +665,10 @@ export class TcpReassembler {
       h.next = (h.next + (n - trim)) >>> 0;
       this.emit(c, dir, seg.data, trim, n - trim, seg.tsMs);
     }
-    if (h.heldFront === h.held.length) { h.held.length = 0; h.heldFront = 0; }
-    else if (h.heldFront > 64 && h.heldFront * 2 > h.held.length) { h.held.splice(0, h.heldFront); h.heldFront = 0; }
+    if (h.heldFront === h.held.length) { h.held.length = 0; h.heldFront = 0; return; }
+    // The bytes now first in line have waited behind the next hole at least since they arrived.
+    if (h.heldFront !== front) h.waitSince = h.held[h.heldFront].tsMs;
+    if (h.heldFront > 64 && h.heldFront * 2 > h.held.length) { h.held.splice(0, h.heldFront); h.heldFront = 0; }
   }
 
   /** In-order bytes to whoever has the stream. */
