@@ -18,6 +18,15 @@
  *   the pod starts it (netcap-exec compiled from deploy/image with the
  *   Dockerfile's flags and capabilities, UID 1000, the container's bounding
  *   set and no_new_privs) captures an HTTP call on loopback.
+ * - hub and config-sync: their Deployments (one replica, Recreate), env
+ *   loaded by their own config loaders and equal to the code defaults, their
+ *   own ServiceAccounts and RBAC, checked by an RBAC evaluator against the
+ *   requests the services make; the scripting ConfigMap (kept, never
+ *   overwritten: rendered through `lookup` against a test API server) and
+ *   Secret; then both run for real with the rendered env (local nats-server,
+ *   the test Kubernetes API server from @wirescript/testing): /readyz 200,
+ *   pod events / the script set in KV, every API request allowed by the
+ *   rendered RBAC and every granted right used, SIGTERM exits 0.
  */
 import assert from 'node:assert/strict';
 import { execFile, spawn, type ChildProcess } from 'node:child_process';
@@ -31,10 +40,18 @@ import { setTimeout as sleep } from 'node:timers/promises';
 import { after, before, describe, test } from 'node:test';
 import YAML from 'yaml';
 import { loadConfig, parseDuration, type AnyVarSpec, type Schema } from '@wirescript/config';
-import { connectNats, drainAndClose } from '@wirescript/nats';
-import { Item, ReplicaStatus, decodeMessage, itemsSubject, statusSubject } from '@wirescript/proto';
-import { findNatsServer, freePort, putScriptSet, startNatsServer } from '@wirescript/testing';
+import { connectNats, drainAndClose, openKv } from '@wirescript/nats';
+import {
+  Item, PODS_WILDCARD, PodEvent, ReplicaStatus, SCRIPTS_KV_BUCKET, SCRIPTS_KV_KEY, ScriptSet, decodeMessage, itemsSubject, statusSubject,
+} from '@wirescript/proto';
+import { findNatsServer, freePort, putScriptSet, startKubeApiServer, startNatsServer, type KubeApiServer, type KubeObject } from '@wirescript/testing';
 import { loadCaptureConfig } from '../../services/capture/src/config.ts';
+import { configSyncConfig } from '../../services/config-sync/src/config.ts';
+import {
+  ACTIVE_SCRIPTS_KEY, DEFAULT_CONFIGMAP_NAME, DEFAULT_SECRET_NAME, ENV_KEY, SCRIPTS_KEY, parseScriptingEnv, parseStoredScripts, secretValue,
+} from '../../services/config-sync/src/format.ts';
+import { hubConfig } from '../../services/hub/src/config.ts';
+import { podWatchPlan } from '../../services/hub/src/hub.ts';
 import { CHART_DIR, REPO_ROOT, ensureHelm, helmLint, helmTemplate, type RenderOptions } from './helm.ts';
 
 // ---------------------------------------------------------------------------
@@ -155,7 +172,7 @@ function valueKeys(): ValueLeaf[] {
 }
 
 /** Values kept for services that have not landed yet (documented as such in values.yaml). */
-const RESERVED_VALUES = ['scripting'];
+const RESERVED_VALUES: string[] = [];
 
 // ---------------------------------------------------------------------------
 // Rendering helpers
@@ -221,7 +238,11 @@ function wirescriptContainers(objs: K8s[]): { workload: K8s; container: K8s; ser
 }
 
 /** Services whose own loader checks more than their schema (rules across variables): the rendered env must pass it too. */
-const SERVICE_LOADERS: Record<string, (env: Record<string, string | undefined>) => unknown> = { capture: loadCaptureConfig };
+const SERVICE_LOADERS: Record<string, (env: Record<string, string | undefined>) => unknown> = {
+  capture: loadCaptureConfig,
+  hub: (env) => loadConfig(hubConfig, env), // what services/hub/src/main.ts runs
+  'config-sync': (env) => loadConfig(configSyncConfig, env), // what services/config-sync/src/main.ts runs
+};
 
 /** The env variables every rendered wirescript container sets are the ones its service reads, and load. */
 function assertEnvMatchesCode(objs: K8s[]): void {
@@ -276,8 +297,296 @@ const CAPTURE_ENV_LEFT_OUT: Record<string, string> = {
   TRACE_SAMPLE_RATIO: 'only with telemetry.traceSampleRatio',
 };
 
+/** What the hub Deployment sets with the default values (NODE_NAME is not one: the hub's node is always "hub"). */
+const HUB_ENV = [
+  'NATS_URL', 'REPLICA_ID', 'LOG_LEVEL', 'HOOK_TIMEOUT', 'JOB_TIMEOUT', 'SCRIPT_MEMORY_LIMIT_MB', 'SCRIPT_STACK_LIMIT_KB', 'DISPATCH_BATCH_SIZE',
+  'ACTION_MAX_IN_FLIGHT', 'ACTION_ACK_WAIT', 'ACTION_MAX_DELIVER', 'POD_WATCH', 'POD_WATCH_BACKOFF_MAX', 'POD_MAP', 'POD_EVENT_QUEUE_CAPACITY',
+  'STATUS_INTERVAL', 'LOG_RATE_LIMIT', 'HEALTH_PORT', 'DRAIN_TIMEOUT',
+];
+
+/** What the config-sync Deployment sets with the default values. */
+const CONFIG_SYNC_ENV = [
+  'NATS_URL', 'NODE_NAME', 'REPLICA_ID', 'LOG_LEVEL', 'CONFIGMAP_NAME', 'CONFIGMAP_NAMESPACE', 'SECRET_NAME', 'MAX_SCRIPT_BYTES', 'SYNC_DEBOUNCE',
+  'WATCH_BACKOFF_MIN', 'WATCH_BACKOFF_MAX', 'STATUS_INTERVAL', 'HEALTH_PORT', 'DRAIN_TIMEOUT',
+];
+
+/** Telemetry variables every service reads and the chart sets only when their values are. */
+const TELEMETRY_LEFT_OUT: Record<string, string> = {
+  PROMETHEUS_PORT: 'only with telemetry.prometheus.enabled',
+  PROMETHEUS_HOST: 'all interfaces (the default), so Prometheus can scrape the pod IP',
+  OTEL_EXPORTER_OTLP_ENDPOINT: 'only with telemetry.otlpEndpoint',
+  OTEL_EXPORTER_OTLP_HEADERS: 'only with telemetry.otlpHeadersSecret',
+  OTEL_TRACES_EXPORTER: 'only with telemetry.tracesExporter',
+  OTEL_METRICS_EXPORTER: 'only with telemetry.metricsExporter',
+  OTEL_METRIC_EXPORT_INTERVAL: 'only with telemetry.metricExportInterval',
+  TRACE_SAMPLE_RATIO: 'only with telemetry.traceSampleRatio',
+};
+
+/** Variables of the hub schema its Deployment leaves out by default, each for a reason (as CAPTURE_ENV_LEFT_OUT). */
+const HUB_ENV_LEFT_OUT: Record<string, string> = {
+  ...TELEMETRY_LEFT_OUT,
+  POD_NAMESPACES: 'empty by default (every namespace); set from hub.podNamespaces',
+  KUBECONFIG: 'in a pod the in-cluster service account is used',
+  KUBERNETES_SERVICE_HOST: 'set by Kubernetes in every container (what POD_WATCH=auto detects)',
+  KUBERNETES_SERVICE_PORT: 'set by Kubernetes in every container',
+  HEALTH_HOST: 'all interfaces (the default): the kubelet probes the pod IP',
+};
+
+/** Variables of the config-sync schema its Deployment leaves out, each for a reason. */
+const CONFIG_SYNC_ENV_LEFT_OUT: Record<string, string> = {
+  ...TELEMETRY_LEFT_OUT,
+  SCRIPTS_DIR: 'a local folder instead of Kubernetes: for one machine, not a cluster',
+  SCRIPTING_ENV: 'only with SCRIPTS_DIR; in a cluster the env comes from the Secret',
+  KUBECONFIG: 'in a pod the in-cluster service account is used',
+  HEALTH_HOST: 'all interfaces (the default): the kubelet probes the pod IP',
+};
+
 /** Values equal to the code default are not asserted for these: the chart sets them to what the cluster gives. */
-const INTENTIONALLY_DIFFERENT = new Set(['NATS_URL', 'NODE_NAME', 'REPLICA_ID']);
+const INTENTIONALLY_DIFFERENT = new Set([
+  'NATS_URL', 'NODE_NAME', 'REPLICA_ID',
+  // The release namespace; the code's default is the pod's namespace in a cluster (the same), "default" elsewhere.
+  'CONFIGMAP_NAMESPACE',
+]);
+
+/**
+ * A service's rendered env against its code: every variable of its schema is
+ * rendered or left out for a listed reason, nothing listed is rendered by
+ * default, and every rendered value equals the code's default.
+ */
+function assertEnvIsCodeDefaults(service: string, c: K8s, leftOut: Record<string, string>, load: (env: Record<string, string | undefined>) => unknown): void {
+  const schema = schemas.get(service)!;
+  const env = envMap(c);
+  for (const v of Object.values(schema)) {
+    assert.ok(env.has(v.name) || Object.hasOwn(leftOut, v.name), `services/${service} reads ${v.name}, which the chart neither sets nor lists as left out`);
+  }
+  for (const name of Object.keys(leftOut)) {
+    assert.ok(varNames(schema).has(name), `the left-out list of ${service} names ${name}, which it no longer reads`);
+    assert.ok(!env.has(name), `${service}: ${name} set by default`);
+  }
+  const rendered = load(podEnv(c, { name: 'pod-0', nodeName: 'node-a' })) as K8s;
+  const defaults = load({}) as K8s;
+  for (const [key, v] of Object.entries(schema)) {
+    if (!env.has(v.name) || INTENTIONALLY_DIFFERENT.has(v.name)) continue;
+    assert.deepEqual(rendered[key], defaults[key], `values.yaml default for ${service} ${v.name} differs from the code's default`);
+  }
+}
+
+// ---------------------------------------------------------------------------
+// RBAC: what the API server's authorizer would decide
+
+const CLUSTER_SCOPED = new Set(['ClusterRole', 'ClusterRoleBinding']);
+
+interface ApiRequest {
+  method: string;
+  path: string;
+  query: string;
+}
+
+/** The attributes RBAC decides on. */
+interface RequestAttributes {
+  verb: string;
+  apiGroup: string;
+  resource: string;
+  /** "" for a cluster-wide request. */
+  namespace: string;
+  /** "" when the request names no object. */
+  name: string;
+}
+
+/**
+ * A request's attributes as kube-apiserver derives them (RequestInfoFactory):
+ * GET on a collection is list, with watch=true watch, on an object get; a
+ * list or watch with the field selector metadata.name=X is about object X
+ * (which is what lets resourceNames restrict list and watch). Null for a
+ * non-resource URL (/version, discovery: every client may read those).
+ */
+function requestAttributes(r: ApiRequest): RequestAttributes | null {
+  const parts = r.path.split('/').filter(Boolean).map(decodeURIComponent);
+  let apiGroup: string;
+  let rest: string[];
+  if (parts[0] === 'api' && parts.length >= 3) [apiGroup, rest] = ['', parts.slice(2)];
+  else if (parts[0] === 'apis' && parts.length >= 4) [apiGroup, rest] = [parts[1], parts.slice(3)];
+  else return null;
+  let namespace = '';
+  if (rest[0] === 'namespaces' && rest.length >= 3) [namespace, rest] = [rest[1], rest.slice(2)];
+  const [resource, objectName = ''] = rest;
+  const q = new URLSearchParams(r.query);
+  const watch = ['true', '1'].includes(q.get('watch') ?? '');
+  const verb = r.method === 'GET' || r.method === 'HEAD' ? (watch ? 'watch' : objectName ? 'get' : 'list')
+    : r.method === 'POST' ? 'create' : r.method === 'PUT' ? 'update' : r.method === 'PATCH' ? 'patch'
+    : r.method === 'DELETE' ? (objectName ? 'delete' : 'deletecollection') : r.method.toLowerCase();
+  let name = objectName;
+  if ((verb === 'list' || verb === 'watch') && !name) {
+    for (const term of (q.get('fieldSelector') ?? '').split(',')) {
+      const m = /^metadata\.name==?(.+)$/.exec(term.trim());
+      if (m) name = m[1];
+    }
+  }
+  return { verb, apiGroup, resource, namespace, name };
+}
+
+interface Grant {
+  /** null: every namespace (a ClusterRoleBinding). */
+  namespace: string | null;
+  rule: K8s;
+}
+
+/** The rules the rendered objects grant a ServiceAccount, each with where it applies. */
+function grantsOf(objs: K8s[], sa: { name: string; namespace: string }): Grant[] {
+  const binds = (b: K8s) => ((b.subjects ?? []) as K8s[]).some((s) => s.kind === 'ServiceAccount' && s.name === sa.name && s.namespace === sa.namespace);
+  const out: Grant[] = [];
+  for (const b of objs.filter((o) => o.kind === 'ClusterRoleBinding' && binds(o))) {
+    assert.equal(b.roleRef.kind, 'ClusterRole');
+    const role = objs.find((o) => o.kind === 'ClusterRole' && o.metadata.name === b.roleRef.name);
+    assert.ok(role, `ClusterRoleBinding ${b.metadata.name} refers to ClusterRole ${b.roleRef.name}, which the chart does not render`);
+    for (const rule of role.rules as K8s[]) out.push({ namespace: null, rule });
+  }
+  for (const b of objs.filter((o) => o.kind === 'RoleBinding' && binds(o))) {
+    const ns = b.metadata.namespace as string;
+    const role = objs.find((o) => o.kind === b.roleRef.kind && o.metadata.name === b.roleRef.name && (b.roleRef.kind === 'ClusterRole' || o.metadata.namespace === ns));
+    assert.ok(role, `RoleBinding ${ns}/${b.metadata.name} refers to ${b.roleRef.kind} ${b.roleRef.name}, which the chart does not render in ${ns}`);
+    for (const rule of role.rules as K8s[]) out.push({ namespace: ns, rule });
+  }
+  return out;
+}
+
+function allows(grants: Grant[], a: RequestAttributes): boolean {
+  const has = (list: unknown, v: string) => Array.isArray(list) && (list.includes(v) || list.includes('*'));
+  return grants.some(({ namespace, rule }) =>
+    (namespace === null || namespace === a.namespace)
+    && has(rule.verbs, a.verb) && has(rule.apiGroups, a.apiGroup) && has(rule.resources, a.resource)
+    && (!(rule.resourceNames as string[] | undefined)?.length || (a.name !== '' && (rule.resourceNames as string[]).includes(a.name))));
+}
+
+/** "resource verb" pairs the grants name. */
+function grantedRights(grants: Grant[]): string[] {
+  return [...new Set(grants.flatMap(({ rule }) => (rule.resources as string[]).flatMap((r) => (rule.verbs as string[]).map((v) => `${r} ${v}`))))].sort();
+}
+
+/**
+ * Every API request a service made is allowed by the rendered RBAC for its
+ * ServiceAccount, and every right granted was used: the chart grants exactly
+ * what the code requests. Returns the "resource verb" pairs used.
+ */
+function assertRbacIsExactlyWhatIsRequested(objs: K8s[], sa: { name: string; namespace: string }, requests: readonly ApiRequest[]): string[] {
+  const grants = grantsOf(objs, sa);
+  const used = new Set<string>();
+  for (const r of requests) {
+    const a = requestAttributes(r);
+    if (!a) continue;
+    assert.ok(allows(grants, a), `${r.method} ${r.path}${r.query ? `?${r.query}` : ''} (${a.verb} ${a.resource}${a.name ? ` ${a.name}` : ''}${a.namespace ? ` in ${a.namespace}` : ''}) is not allowed by the chart's RBAC for ServiceAccount ${sa.namespace}/${sa.name}`);
+    used.add(`${a.resource} ${a.verb}`);
+  }
+  assert.ok(used.size > 0, 'the service made no Kubernetes API request');
+  assert.deepEqual(grantedRights(grants), [...used].sort(), `the RBAC of ${sa.name} grants rights the service does not use (or the reverse)`);
+  return [...used].sort();
+}
+
+/** A Pod object for the test API server. */
+function podObj(ns: string, name: string, ip: string): KubeObject {
+  return {
+    apiVersion: 'v1', kind: 'Pod',
+    metadata: { name, namespace: ns, labels: { app: name } },
+    spec: { nodeName: 'node-a', containers: [{ name: 'c', image: 'busybox' }] },
+    status: { phase: 'Running', podIP: ip, podIPs: [{ ip }] },
+  };
+}
+
+/** Non-test TypeScript sources of a service. */
+function serviceSources(service: string): { file: string; text: string }[] {
+  const dir = path.join(REPO_ROOT, 'services', service, 'src');
+  return readdirSync(dir)
+    .filter((f) => f.endsWith('.ts') && !f.endsWith('.test.ts'))
+    .map((f) => ({ file: `services/${service}/src/${f}`, text: readFileSync(path.join(dir, f), 'utf8') }));
+}
+
+/** What watchResource (@wirescript/kube) requests: a list, then watches from its resourceVersion. */
+const WATCH_RESOURCE_VERBS = ['list', 'watch'];
+
+/**
+ * The "resource verb" pairs a service's code requests, read from its sources:
+ * the core resources of the API paths it hands to watchResource
+ * (`/api/v1/pods`, `/api/v1/namespaces/${ns}/pods`, `${base}/configmaps` with
+ * base = `/api/v1/namespaces/${ns}`), times what watchResource does.
+ */
+function codeRights(service: string): string[] {
+  const resources = new Set<string>();
+  for (const { text } of serviceSources(service)) {
+    if (!/\bwatchResource\b/.test(text)) continue;
+    for (const m of text.matchAll(/\/api\/v1\/(?:namespaces\/\$\{[^}]+\}\/)?([a-z]+)(?=[`'"])/g)) resources.add(m[1]);
+    if (/const base = `\/api\/v1\/namespaces\/\$\{[^}]+\}`/.test(text)) for (const m of text.matchAll(/\$\{base\}\/([a-z]+)(?=`)/g)) resources.add(m[1]);
+  }
+  assert.ok(resources.size > 0, `no Kubernetes API path found in the watchResource calls of services/${service}: update codeRights to how the code names them`);
+  return [...resources].flatMap((r) => WATCH_RESOURCE_VERBS.map((v) => `${r} ${v}`)).sort();
+}
+
+// ---------------------------------------------------------------------------
+// A cluster for helm's lookup: the test API server behind discovery
+
+/** Kinds the chart renders, by API group and version: [resource, kind, namespaced]. */
+const CHART_API: Record<string, Record<string, [string, string, boolean][]>> = {
+  '': { v1: [['configmaps', 'ConfigMap', true], ['secrets', 'Secret', true], ['pods', 'Pod', true], ['services', 'Service', true], ['serviceaccounts', 'ServiceAccount', true]] },
+  apps: { v1: [['deployments', 'Deployment', true], ['statefulsets', 'StatefulSet', true], ['daemonsets', 'DaemonSet', true]] },
+  policy: { v1: [['poddisruptionbudgets', 'PodDisruptionBudget', true]] },
+  autoscaling: { v2: [['horizontalpodautoscalers', 'HorizontalPodAutoscaler', true]] },
+  'rbac.authorization.k8s.io': { v1: [['roles', 'Role', true], ['rolebindings', 'RoleBinding', true], ['clusterroles', 'ClusterRole', false], ['clusterrolebindings', 'ClusterRoleBinding', false]] },
+};
+
+/**
+ * The test Kubernetes API server (which stores ConfigMaps, Secrets and Pods)
+ * behind a proxy that serves discovery for every kind the chart renders and
+ * answers 404 for objects of the other kinds: enough for `helm template
+ * --dry-run=server` (discovery, lookup, its existence checks). Returns a
+ * kubeconfig file for helm.
+ */
+async function clusterForHelm(kube: KubeApiServer, dir: string): Promise<{ kubeconfig: string; close(): Promise<void> }> {
+  const upstream = new URL(kube.url);
+  const json = (res: http.ServerResponse, code: number, body: unknown) => {
+    res.writeHead(code, { 'content-type': 'application/json' });
+    res.end(JSON.stringify(body));
+  };
+  const resourceList = (groupVersion: string, list: [string, string, boolean][]) => ({
+    kind: 'APIResourceList', apiVersion: 'v1', groupVersion,
+    resources: list.map(([name, kind, namespaced]) => ({ name, singularName: kind.toLowerCase(), namespaced, kind, verbs: ['create', 'delete', 'get', 'list', 'patch', 'update', 'watch'] })),
+  });
+  const stored = new Set(['configmaps', 'secrets', 'pods']);
+  const server = http.createServer((req, res) => {
+    const p = new URL(req.url ?? '/', 'http://x').pathname.replace(/\/+$/, '');
+    if (req.method === 'GET' && p === '/apis') {
+      json(res, 200, {
+        kind: 'APIGroupList', apiVersion: 'v1',
+        groups: Object.entries(CHART_API).filter(([g]) => g !== '').map(([name, versions]) => {
+          const vs = Object.keys(versions).map((version) => ({ groupVersion: `${name}/${version}`, version }));
+          return { name, versions: vs, preferredVersion: vs[0] };
+        }),
+      });
+      return;
+    }
+    if (req.method === 'GET' && p === '/api/v1') return json(res, 200, resourceList('v1', CHART_API[''].v1));
+    const m = /^\/apis\/([^/]+)\/([^/]+)$/.exec(p);
+    if (req.method === 'GET' && m && CHART_API[m[1]]?.[m[2]]) return json(res, 200, resourceList(`${m[1]}/${m[2]}`, CHART_API[m[1]][m[2]]));
+    const core = /^\/api\/v1\/(?:namespaces\/[^/]+\/)?([^/]+)/.exec(p);
+    if (p.startsWith('/apis/') || (core && !stored.has(core[1]))) {
+      return json(res, 404, { kind: 'Status', apiVersion: 'v1', metadata: {}, status: 'Failure', reason: 'NotFound', code: 404, message: `${p} not found` });
+    }
+    const up = http.request({ host: upstream.hostname, port: upstream.port, method: req.method, path: req.url, headers: req.headers }, (u) => {
+      res.writeHead(u.statusCode ?? 502, u.headers);
+      u.pipe(res);
+    });
+    up.on('error', () => res.destroy());
+    req.pipe(up);
+  });
+  await new Promise<void>((r) => server.listen(0, '127.0.0.1', r));
+  const kubeconfig = path.join(dir, 'kubeconfig-helm.yaml');
+  await writeFile(kubeconfig, kube.kubeconfigYaml().replace(kube.url, `http://127.0.0.1:${(server.address() as { port: number }).port}`));
+  return {
+    kubeconfig,
+    close: () => new Promise<void>((r) => {
+      server.closeAllConnections();
+      server.close(() => r());
+    }),
+  };
+}
 
 /** A Kubernetes memory quantity in MiB (the binary and decimal suffixes the chart uses). */
 function mebibytes(q: string): number {
@@ -460,17 +769,44 @@ describe('chart, values and Dockerfile agree with the code (static)', () => {
       for (const m of text.matchAll(/(?<!\bhas )"([A-Z][A-Z0-9]*(?:_[A-Z0-9]+)+)"/g)) named.add(m[1]);
       for (const m of text.matchAll(/-\s+name:\s+([A-Z][A-Z0-9_]+)\s*$/gm)) named.add(m[1]);
     }
-    for (const name of [...RUNNER_ENV, ...CAPTURE_ENV, 'CAPTURE_FILTER', 'PCAP_RING_DIR', 'PCAP_RING_MAX_MB', 'PCAP_RING_MAX_FILES']) {
+    for (const name of [...RUNNER_ENV, ...CAPTURE_ENV, 'CAPTURE_FILTER', 'PCAP_RING_DIR', 'PCAP_RING_MAX_MB', 'PCAP_RING_MAX_FILES', ...HUB_ENV, 'POD_NAMESPACES', ...CONFIG_SYNC_ENV]) {
       assert.ok(named.has(name), `templates do not set ${name}`);
     }
     assert.ok(!named.has('CAPTURE_PCAP'), 'the capture DaemonSet must not replay a file (CAPTURE_PCAP)');
+    assert.ok(!named.has('SCRIPTS_DIR'), 'config-sync in a cluster reads the ConfigMap, not a folder (SCRIPTS_DIR)');
     const unknown = [...named].filter((n) => !ALL_VAR_NAMES.has(n));
     assert.deepEqual(unknown, [], `templates set env variables no service reads: ${unknown.join(', ')}`);
   });
 
-  test('the script storage names are the Kubeshark ones', () => {
+  test('the script storage names are the Kubeshark ones, and config-sync\'s defaults', () => {
     assert.equal(values.scripting.configMapName, 'kubeshark-config-map');
     assert.equal(values.scripting.secretName, 'kubeshark-secret');
+    assert.equal(values.scripting.configMapName, DEFAULT_CONFIGMAP_NAME);
+    assert.equal(values.scripting.secretName, DEFAULT_SECRET_NAME);
+    // The keys the chart's ConfigMap and Secret carry are the ones config-sync reads.
+    assert.match(templates.get('scripting-configmap.yaml')!, new RegExp(`^\\s+${SCRIPTS_KEY}: "\\{\\}"$`, 'm'));
+    assert.match(templates.get('scripting-configmap.yaml')!, new RegExp(`^\\s+${ACTIVE_SCRIPTS_KEY}: ""$`, 'm'));
+    assert.match(templates.get('scripting-secret.yaml')!, new RegExp(`^\\s+${ENV_KEY}: `, 'm'));
+  });
+
+  test('hub and config-sync reach the Kubernetes API only through watchResource (list + watch); config-sync selects its two objects by metadata.name', () => {
+    for (const service of ['hub', 'config-sync']) {
+      for (const { file, text } of serviceSources(service)) {
+        assert.doesNotMatch(text, /from '@kubernetes\/client-node'/, `${file} uses the Kubernetes client directly: the chart's RBAC would not know what it requests`);
+        for (const m of text.matchAll(/import\s*\{([^}]*)\}\s*from\s*'@wirescript\/kube'/g)) {
+          const valueImports = m[1].split(',').map((x) => x.trim()).filter((x) => x && !x.startsWith('type '));
+          const other = valueImports.filter((x) => !['watchResource', 'kubeConfigFrom', 'KubeConfigError'].includes(x));
+          assert.deepEqual(other, [], `${file} imports ${other.join(', ')} from @wirescript/kube: a new kind of API request, which the chart's RBAC must grant (and codeRights must learn)`);
+        }
+      }
+    }
+    assert.deepEqual(codeRights('hub'), ['pods list', 'pods watch']);
+    assert.deepEqual(codeRights('config-sync'), ['configmaps list', 'configmaps watch', 'secrets list', 'secrets watch']);
+    // resourceNames can restrict list and watch only when the request selects metadata.name: every watch of config-sync does.
+    const sources = serviceSources('config-sync').filter((f) => /\bwatchResource\b/.test(f.text));
+    const calls = sources.flatMap((f) => [...f.text.matchAll(/watchResource<[^>]*>\(|watchResource\(/g)].map((m) => f.text.slice(m.index, f.text.indexOf('});', m.index))));
+    assert.equal(calls.length, 2, 'config-sync watches the ConfigMap and the Secret');
+    for (const call of calls) assert.match(call, /fieldSelector: `metadata\.name=\$\{o\.(configMapName|secretName)\}`/, `a watch without a metadata.name field selector: ${call.slice(0, 200)}`);
   });
 
   test('Dockerfile: Node 24 stages, npm ci --omit=dev, non-root, ENTRYPOINT on the real CLI', () => {
@@ -594,14 +930,20 @@ describe('chart rendered by helm', () => {
 
   test('default values: the objects, wired together', async () => {
     const objs = await render();
-    assert.deepEqual(kinds(objs), ['ConfigMap', 'DaemonSet', 'Deployment', 'PodDisruptionBudget', 'Service', 'Service', 'ServiceAccount', 'StatefulSet']);
+    assert.deepEqual(kinds(objs), [
+      'ClusterRole', 'ClusterRoleBinding', 'ConfigMap', 'ConfigMap', 'DaemonSet', 'Deployment', 'Deployment', 'Deployment', 'PodDisruptionBudget',
+      'Role', 'RoleBinding', 'Service', 'Service', 'ServiceAccount', 'ServiceAccount', 'ServiceAccount', 'StatefulSet',
+    ]);
     for (const o of objs) {
-      assert.equal(o.metadata.namespace, 'traffic', `${o.kind} ${o.metadata.name} namespace`);
+      assert.equal(o.metadata.namespace, CLUSTER_SCOPED.has(o.kind) ? undefined : 'traffic', `${o.kind} ${o.metadata.name} namespace`);
       assert.equal(o.metadata.labels['app.kubernetes.io/instance'], 'ws');
       assert.ok(String(o.metadata.name).length <= 63);
     }
+    // One identity per service that talks to Kubernetes; the shared one (runner, capture) has no rights at all.
+    assert.deepEqual(objs.filter((o) => o.kind === 'ServiceAccount').map((o) => o.metadata.name).sort(), ['ws-wirescript', 'ws-wirescript-config-sync', 'ws-wirescript-hub']);
+    assert.deepEqual(grantsOf(objs, { name: 'ws-wirescript', namespace: 'traffic' }), []);
 
-    const sa = only(objs, 'ServiceAccount');
+    const sa = only(objs, 'ServiceAccount', 'ws-wirescript');
     const dep = only(objs, 'Deployment', '-script-runner');
     const podSpec = dep.spec.template.spec;
     assert.equal(dep.spec.replicas, values.scriptRunner.replicaCount);
@@ -713,7 +1055,10 @@ describe('chart rendered by helm', () => {
 
   test('external NATS: no bundled server, NATS_URL from nats.url or from a Secret', async () => {
     const objs = await render({ set: ['nats.enabled=false', 'nats.url=tls://nats.messaging.svc:4222'] });
-    assert.deepEqual(kinds(objs), ['DaemonSet', 'Deployment', 'PodDisruptionBudget', 'ServiceAccount']);
+    assert.deepEqual(kinds(objs), [
+      'ClusterRole', 'ClusterRoleBinding', 'ConfigMap', 'DaemonSet', 'Deployment', 'Deployment', 'Deployment', 'PodDisruptionBudget', 'Role', 'RoleBinding',
+      'ServiceAccount', 'ServiceAccount', 'ServiceAccount',
+    ]);
     const env = envMap(container(only(objs, 'Deployment', '-script-runner')));
     assert.equal(env.get('NATS_URL')!.value, 'tls://nats.messaging.svc:4222');
     assertEnvMatchesCode(objs);
@@ -721,6 +1066,9 @@ describe('chart rendered by helm', () => {
     const withSecret = await render({ set: ['nats.enabled=false', 'nats.urlSecret.name=nats-creds'] });
     const env2 = envMap(container(only(withSecret, 'Deployment', '-script-runner')));
     assert.deepEqual(env2.get('NATS_URL')!.valueFrom, { secretKeyRef: { name: 'nats-creds', key: 'NATS_URL' } });
+    for (const w of ['-hub', '-config-sync']) {
+      assert.deepEqual(envMap(container(only(withSecret, 'Deployment', w))).get('NATS_URL')!.valueFrom, { secretKeyRef: { name: 'nats-creds', key: 'NATS_URL' } }, `${w} NATS_URL`);
+    }
   });
 
   test('HPA on: autoscaling/v2 on CPU targets the Deployment, which leaves replicas to it', async () => {
@@ -812,6 +1160,13 @@ describe('chart rendered by helm', () => {
     // A StatefulSet's name plus "-<10-char hash>" must fit the controller-revision-hash label (63).
     assert.ok(only(objs, 'StatefulSet', '-nats').metadata.name.length <= 52);
     assert.ok(only(objs, 'DaemonSet', '-capture').metadata.name.length <= 63);
+    // Cluster-scoped names carry the namespace, so releases of one name in two namespaces do not collide; cut with a hash when long.
+    const [a, b] = await Promise.all(['1', '2'].map((last) => render({ release, namespace: `${'n'.repeat(62)}${last}` })));
+    const [crA, crB] = [only(a, 'ClusterRole'), only(b, 'ClusterRole')];
+    for (const o of [crA, crB, only(a, 'ClusterRoleBinding')]) assert.ok(dns1123Label.test(o.metadata.name) && o.metadata.name.length <= 63, `${o.kind} ${o.metadata.name}`);
+    assert.notEqual(crA.metadata.name, crB.metadata.name);
+    assert.equal(only(a, 'ClusterRoleBinding').roleRef.name, crA.metadata.name);
+    assert.equal(only(objs, 'ClusterRole').metadata.name.length <= 63, true);
   });
 
   test('capture (defaults): a DaemonSet on the host network, NET_RAW/NET_ADMIN through netcap-exec, env = the code defaults', async () => {
@@ -837,7 +1192,7 @@ describe('chart rendered by helm', () => {
     assert.equal(spec.hostNetwork, true);
     assert.equal(spec.dnsPolicy, 'ClusterFirstWithHostNet');
     assert.equal(spec.automountServiceAccountToken, false);
-    assert.equal(spec.serviceAccountName, only(objs, 'ServiceAccount').metadata.name);
+    assert.equal(spec.serviceAccountName, only(objs, 'ServiceAccount', 'ws-wirescript').metadata.name);
 
     // The image's entrypoint behind netcap-exec, as the image user, with only NET_RAW and NET_ADMIN.
     assert.deepEqual(c.command, [img.installedAt, ...entrypoint], 'capture command = netcap-exec + the image ENTRYPOINT');
@@ -956,6 +1311,338 @@ describe('chart rendered by helm', () => {
     // A grace period above DRAIN_TIMEOUT but set by hand is taken as given.
     const ds = only(await render({ set: ['capture.terminationGracePeriodSeconds=15'] }), 'DaemonSet', '-capture');
     assert.equal(ds.spec.template.spec.terminationGracePeriodSeconds, 15);
+  });
+
+  test('hub (defaults): one replica, Recreate, its own ServiceAccount with list/watch on pods cluster-wide, env = the code defaults', async () => {
+    const objs = await render();
+    const dep = only(objs, 'Deployment', '-hub');
+    const spec = dep.spec.template.spec;
+    const labels = dep.spec.template.metadata.labels;
+    const c = container(dep, 'hub');
+    const pod = { name: 'ws-wirescript-hub-5c7d9-x2k9p', nodeName: 'node-a' };
+
+    // A singleton: one replica, never two at once, nothing that scales it or keeps a second one.
+    assert.equal(dep.spec.replicas, 1);
+    assert.deepEqual(dep.spec.strategy, { type: 'Recreate' });
+    assert.ok(matches(dep.spec.selector.matchLabels, labels), 'Deployment selector matches its pod');
+    for (const o of objs.filter((x) => x !== dep && x.spec?.selector)) {
+      assert.ok(!matches(o.spec.selector.matchLabels ?? o.spec.selector, labels), `${o.kind} ${o.metadata.name} selects the hub pod (a PDB would block node drains)`);
+    }
+    assert.ok(!objs.some((o) => o.kind === 'HorizontalPodAutoscaler' && o.spec.scaleTargetRef.name === dep.metadata.name));
+
+    // Its own identity, with a token (the pod watch), no service links; the image user, nothing else.
+    const sa = only(objs, 'ServiceAccount', '-hub');
+    assert.equal(spec.serviceAccountName, sa.metadata.name);
+    assert.equal(sa.automountServiceAccountToken, false, 'the ServiceAccount mounts nothing by default');
+    assert.equal(spec.automountServiceAccountToken, true, 'the hub pod opts in to its token');
+    assert.equal(spec.enableServiceLinks, false);
+    assert.equal(spec.securityContext.runAsNonRoot, true);
+    assert.equal(spec.securityContext.runAsUser, dockerRuntime().uid);
+    assert.equal(c.securityContext.readOnlyRootFilesystem, true);
+    assert.equal(c.securityContext.allowPrivilegeEscalation, false);
+    assert.deepEqual(c.securityContext.capabilities, { drop: ['ALL'] });
+    assert.ok((c.volumeMounts as K8s[]).some((m) => m.name === 'tmp' && m.mountPath === '/tmp'));
+    assert.deepEqual(c.args, ['hub']);
+    assert.equal(c.command, undefined, 'the image ENTRYPOINT');
+    assert.equal(c.image, container(only(objs, 'Deployment', '-script-runner')).image, 'one image for every service');
+
+    // Env: what the hub reads, loaded by its own loader, equal to the code's defaults.
+    const env = envMap(c);
+    for (const name of HUB_ENV) assert.ok(env.has(name), `hub env ${name} missing`);
+    assert.ok(!env.has('NODE_NAME'), 'the hub has no NODE_NAME: its node is always "hub"');
+    assert.deepEqual(env.get('REPLICA_ID')!.valueFrom, { fieldRef: { fieldPath: 'metadata.name' } });
+    assert.equal(env.get('NATS_URL')!.value, envMap(container(only(objs, 'Deployment', '-script-runner'))).get('NATS_URL')!.value);
+    assertEnvMatchesCode(objs);
+    assertEnvIsCodeDefaults('hub', c, HUB_ENV_LEFT_OUT, SERVICE_LOADERS.hub);
+    const cfg = loadConfig(hubConfig, podEnv(c, pod));
+    assert.equal(cfg.podWatch, 'auto');
+    assert.deepEqual(cfg.podNamespaces, []);
+    assert.equal(cfg.replicaId, pod.name);
+    // In the pod, Kubernetes adds KUBERNETES_SERVICE_HOST/PORT: POD_WATCH=auto then watches with the service account's token.
+    const inPod = podWatchPlan(loadConfig(hubConfig, { ...podEnv(c, pod), KUBERNETES_SERVICE_HOST: '10.96.0.1', KUBERNETES_SERVICE_PORT: '443' }));
+    assert.equal(inPod.watch, true);
+    assert.match(inPod.watch ? inPod.source : '', /in-cluster service account/);
+    assert.equal(podWatchPlan(cfg).watch, false, 'outside a cluster the same env leaves the pod watch off');
+
+    // Probes on the port named health (HEALTH_PORT); grace period and memory.
+    assert.deepEqual(c.ports, [{ name: 'health', containerPort: cfg.healthPort, protocol: 'TCP' }], 'only the health port without Prometheus');
+    assert.deepEqual(c.livenessProbe.httpGet, { path: '/livez', port: 'health' });
+    assert.deepEqual(c.readinessProbe.httpGet, { path: '/readyz', port: 'health' });
+    assert.equal(dep.spec.template.metadata.annotations?.['prometheus.io/scrape'], undefined);
+    assert.ok(spec.terminationGracePeriodSeconds * 1000 > cfg.drainTimeoutMs, 'terminationGracePeriodSeconds must exceed DRAIN_TIMEOUT');
+    assert.ok(mebibytes(c.resources.limits.memory) >= 2 * cfg.memoryLimitMb, `memory limit ${c.resources.limits.memory} too close to SCRIPT_MEMORY_LIMIT_MB=${cfg.memoryLimitMb}`);
+
+    // RBAC: list and watch on pods, everywhere, bound to the hub's ServiceAccount only: what the code requests.
+    const cr = only(objs, 'ClusterRole');
+    const crb = only(objs, 'ClusterRoleBinding');
+    assert.equal(cr.metadata.name, 'ws-wirescript-hub-traffic');
+    assert.deepEqual(cr.rules, [{ apiGroups: [''], resources: ['pods'], verbs: ['list', 'watch'] }]);
+    assert.deepEqual(crb.roleRef, { apiGroup: 'rbac.authorization.k8s.io', kind: 'ClusterRole', name: cr.metadata.name });
+    assert.deepEqual(crb.subjects, [{ kind: 'ServiceAccount', name: sa.metadata.name, namespace: 'traffic' }]);
+    const grants = grantsOf(objs, { name: sa.metadata.name, namespace: 'traffic' });
+    assert.deepEqual(grantedRights(grants), codeRights('hub'));
+    const may = (method: string, p: string, query = '') => allows(grants, requestAttributes({ method, path: p, query })!);
+    assert.ok(may('GET', '/api/v1/pods', 'limit=500'));
+    assert.ok(may('GET', '/api/v1/pods', 'watch=true&resourceVersion=42&allowWatchBookmarks=true'));
+    assert.ok(may('GET', '/api/v1/namespaces/shop/pods', 'watch=true'));
+    assert.ok(!may('GET', '/api/v1/namespaces/shop/pods/web-1'), 'no get');
+    assert.ok(!may('DELETE', '/api/v1/namespaces/shop/pods/web-1'), 'no writes');
+    assert.ok(!may('GET', '/api/v1/secrets'), 'no secrets');
+    for (const other of objs.filter((o) => o.kind === 'ServiceAccount' && o !== sa)) {
+      assert.ok(!grantsOf(objs, { name: other.metadata.name, namespace: 'traffic' }).some((g) => (g.rule.resources as string[]).includes('pods')), `${other.metadata.name} may read pods`);
+    }
+  });
+
+  test('hub.podNamespaces: POD_NAMESPACES and a Role + RoleBinding per namespace, no cluster-wide right; podWatch off: no RBAC, no token; your own ServiceAccount', async () => {
+    const objs = await render({ values: [{ hub: { podNamespaces: ['shop', 'payments', 'shop'] } }] });
+    const c = container(only(objs, 'Deployment', '-hub'));
+    assert.equal(envMap(c).get('POD_NAMESPACES')!.value, 'shop,payments');
+    assertEnvMatchesCode(objs);
+    assert.deepEqual(loadConfig(hubConfig, podEnv(c, { name: 'p', nodeName: 'n' })).podNamespaces, ['shop', 'payments']);
+    assert.ok(!objs.some((o) => CLUSTER_SCOPED.has(o.kind)), 'no cluster-wide rights when the namespaces are listed');
+    const roles = objs.filter((o) => o.kind === 'Role' && o.metadata.name.endsWith('-hub'));
+    assert.deepEqual(roles.map((r) => r.metadata.namespace).sort(), ['payments', 'shop']);
+    for (const r of roles) assert.deepEqual(r.rules, [{ apiGroups: [''], resources: ['pods'], verbs: ['list', 'watch'] }]);
+    const bindings = objs.filter((o) => o.kind === 'RoleBinding' && o.metadata.name.endsWith('-hub'));
+    assert.deepEqual(bindings.map((r) => r.metadata.namespace).sort(), ['payments', 'shop']);
+    const grants = grantsOf(objs, { name: 'ws-wirescript-hub', namespace: 'traffic' });
+    assert.deepEqual(grantedRights(grants), codeRights('hub'));
+    const may = (p: string, query = '') => allows(grants, requestAttributes({ method: 'GET', path: p, query })!);
+    assert.ok(may('/api/v1/namespaces/shop/pods') && may('/api/v1/namespaces/payments/pods', 'watch=true'));
+    assert.ok(!may('/api/v1/namespaces/kube-system/pods'), 'pods of an unlisted namespace');
+    assert.ok(!may('/api/v1/pods'), 'pods of every namespace');
+
+    // Pod watch off: no RBAC and no token; the hub still runs actions and jobs.
+    const off = await render({ set: ['hub.config.podWatch=off'] });
+    const offSpec = only(off, 'Deployment', '-hub').spec.template.spec;
+    assert.equal(offSpec.automountServiceAccountToken, false);
+    assert.equal(envMap(offSpec.containers[0]).get('POD_WATCH')!.value, 'off');
+    assert.deepEqual(grantsOf(off, { name: 'ws-wirescript-hub', namespace: 'traffic' }), []);
+    assert.ok(!off.some((o) => CLUSTER_SCOPED.has(o.kind)));
+    assertEnvMatchesCode(off);
+
+    // RBAC left to you: the ServiceAccount stays, no role; your own ServiceAccount: bound as is.
+    const noRbac = await render({ set: ['hub.rbac.create=false'] });
+    assert.ok(!noRbac.some((o) => CLUSTER_SCOPED.has(o.kind)));
+    assert.equal(only(noRbac, 'ServiceAccount', '-hub').metadata.name, 'ws-wirescript-hub');
+    assert.equal(only(noRbac, 'Deployment', '-hub').spec.template.spec.automountServiceAccountToken, true);
+    const own = await render({ set: ['hub.serviceAccount.create=false', 'hub.serviceAccount.name=pod-reader'] });
+    assert.ok(!own.some((o) => o.kind === 'ServiceAccount' && o.metadata.name.endsWith('-hub')));
+    assert.equal(only(own, 'Deployment', '-hub').spec.template.spec.serviceAccountName, 'pod-reader');
+    assert.deepEqual(only(own, 'ClusterRoleBinding').subjects, [{ kind: 'ServiceAccount', name: 'pod-reader', namespace: 'traffic' }]);
+    const annotated = await render({ values: [{ hub: { serviceAccount: { annotations: { 'iam.example.com/role': 'hub' } } } }] });
+    assert.deepEqual(only(annotated, 'ServiceAccount', '-hub').metadata.annotations, { 'iam.example.com/role': 'hub' });
+  });
+
+  test('config-sync (defaults): one replica, Recreate, its own ServiceAccount, a Role on exactly the ConfigMap and the Secret, env = the code defaults', async () => {
+    const objs = await render();
+    const dep = only(objs, 'Deployment', '-config-sync');
+    const spec = dep.spec.template.spec;
+    const labels = dep.spec.template.metadata.labels;
+    const c = container(dep, 'config-sync');
+    assert.equal(dep.spec.replicas, 1);
+    assert.deepEqual(dep.spec.strategy, { type: 'Recreate' });
+    assert.ok(matches(dep.spec.selector.matchLabels, labels));
+    for (const o of objs.filter((x) => x !== dep && x.spec?.selector)) {
+      assert.ok(!matches(o.spec.selector.matchLabels ?? o.spec.selector, labels), `${o.kind} ${o.metadata.name} selects the config-sync pod`);
+    }
+    const sa = only(objs, 'ServiceAccount', '-config-sync');
+    assert.equal(spec.serviceAccountName, sa.metadata.name);
+    assert.equal(sa.automountServiceAccountToken, false);
+    assert.equal(spec.automountServiceAccountToken, true, 'config-sync reads the ConfigMap with its token');
+    assert.equal(spec.enableServiceLinks, false);
+    assert.equal(spec.securityContext.runAsNonRoot, true);
+    assert.equal(spec.securityContext.runAsUser, dockerRuntime().uid);
+    assert.equal(c.securityContext.readOnlyRootFilesystem, true);
+    assert.equal(c.securityContext.allowPrivilegeEscalation, false);
+    assert.deepEqual(c.securityContext.capabilities, { drop: ['ALL'] });
+    assert.deepEqual(c.args, ['config-sync']);
+
+    const env = envMap(c);
+    for (const name of CONFIG_SYNC_ENV) assert.ok(env.has(name), `config-sync env ${name} missing`);
+    assertEnvMatchesCode(objs);
+    assertEnvIsCodeDefaults('config-sync', c, CONFIG_SYNC_ENV_LEFT_OUT, SERVICE_LOADERS['config-sync']);
+    const cfg = loadConfig(configSyncConfig, podEnv(c, { name: 'ws-wirescript-config-sync-6b8f-q2w3e', nodeName: 'node-a' }));
+    assert.equal(cfg.configMapName, values.scripting.configMapName);
+    assert.equal(cfg.secretName, values.scripting.secretName);
+    assert.equal(cfg.namespace, 'traffic', 'the ConfigMap and the Secret are read in the release namespace');
+    assert.equal(cfg.scriptsDir, undefined, 'Kubernetes, not a folder');
+    assert.deepEqual(c.ports, [{ name: 'health', containerPort: cfg.healthPort, protocol: 'TCP' }]);
+    assert.deepEqual(c.livenessProbe.httpGet, { path: '/livez', port: 'health' });
+    assert.deepEqual(c.readinessProbe.httpGet, { path: '/readyz', port: 'health' });
+    assert.ok(spec.terminationGracePeriodSeconds * 1000 > cfg.drainTimeoutMs, 'terminationGracePeriodSeconds must exceed DRAIN_TIMEOUT');
+
+    // RBAC: list and watch, restricted to the two objects by resourceNames, in the release namespace.
+    const role = only(objs, 'Role', '-config-sync');
+    assert.equal(role.metadata.namespace, 'traffic');
+    assert.deepEqual(role.rules, [
+      { apiGroups: [''], resources: ['configmaps'], resourceNames: [cfg.configMapName], verbs: ['list', 'watch'] },
+      { apiGroups: [''], resources: ['secrets'], resourceNames: [cfg.secretName], verbs: ['list', 'watch'] },
+    ]);
+    const rb = only(objs, 'RoleBinding', '-config-sync');
+    assert.deepEqual(rb.roleRef, { apiGroup: 'rbac.authorization.k8s.io', kind: 'Role', name: role.metadata.name });
+    assert.deepEqual(rb.subjects, [{ kind: 'ServiceAccount', name: sa.metadata.name, namespace: 'traffic' }]);
+    const grants = grantsOf(objs, { name: sa.metadata.name, namespace: 'traffic' });
+    assert.deepEqual(grantedRights(grants), codeRights('config-sync'));
+    const may = (method: string, p: string, query = '') => allows(grants, requestAttributes({ method, path: p, query })!);
+    const cms = '/api/v1/namespaces/traffic/configmaps';
+    const secrets = '/api/v1/namespaces/traffic/secrets';
+    assert.ok(may('GET', cms, 'fieldSelector=metadata.name%3Dkubeshark-config-map'));
+    assert.ok(may('GET', cms, 'fieldSelector=metadata.name%3Dkubeshark-config-map&watch=true&resourceVersion=7'));
+    assert.ok(may('GET', secrets, 'watch=1&fieldSelector=metadata.name%3D%3Dkubeshark-secret'));
+    assert.ok(!may('GET', cms), 'every ConfigMap of the namespace');
+    assert.ok(!may('GET', secrets, 'watch=true'), 'every Secret of the namespace');
+    assert.ok(!may('GET', secrets, 'fieldSelector=metadata.name%3Ddb-password'), 'another Secret');
+    assert.ok(!may('GET', '/api/v1/namespaces/kube-system/configmaps', 'fieldSelector=metadata.name%3Dkubeshark-config-map'), 'another namespace');
+    assert.ok(!may('GET', `${cms}/kubeshark-config-map`), 'get is not what config-sync requests');
+    assert.ok(!may('PUT', `${cms}/kubeshark-config-map`), 'no writes');
+    assert.ok(!objs.some((o) => o.kind === 'ClusterRoleBinding' && (o.subjects as K8s[]).some((s) => s.name === sa.metadata.name)));
+
+    // The storage: an empty Kubeshark ConfigMap, kept on uninstall; no Secret unless scripting.env is set.
+    const cm = only(objs, 'ConfigMap', values.scripting.configMapName);
+    assert.equal(cm.metadata.name, cfg.configMapName);
+    assert.equal(cm.metadata.annotations['helm.sh/resource-policy'], 'keep');
+    assert.deepEqual(cm.data, { [SCRIPTS_KEY]: '{}', [ACTIVE_SCRIPTS_KEY]: '' });
+    assert.deepEqual(parseStoredScripts(cm.data[SCRIPTS_KEY], cm.data[ACTIVE_SCRIPTS_KEY]), { scripts: [], problems: [] });
+    assert.ok(!objs.some((o) => o.kind === 'Secret'), 'no Secret without scripting.env');
+  });
+
+  test('scripting: other names, no ConfigMap, the env as the Secret config-sync reads (SCRIPTING_ENV)', async () => {
+    const objs = await render({
+      values: [{ scripting: { configMapName: 'team-scripts', secretName: 'team-env', createConfigMap: false, env: { SLACK_WEBHOOK: 'https://hooks.example.com/T0/B0', RETRIES: 3, BIG: 12345678 } } }],
+    });
+    assert.ok(!objs.some((o) => o.kind === 'ConfigMap' && !o.metadata.name.endsWith('-nats-config')), 'createConfigMap=false: no scripting ConfigMap');
+    const secret = only(objs, 'Secret', 'team-env');
+    assert.equal(secret.metadata.name, 'team-env');
+    assert.equal(secret.type, 'Opaque');
+    assert.equal(secret.metadata.annotations?.['helm.sh/resource-policy'], undefined, 'the Secret follows the values');
+    assert.deepEqual(Object.keys(secret.data), [ENV_KEY]);
+    assert.deepEqual(parseScriptingEnv(secretValue(secret.data, ENV_KEY)), { SLACK_WEBHOOK: 'https://hooks.example.com/T0/B0', RETRIES: '3', BIG: '12345678' });
+    const cfg = loadConfig(configSyncConfig, podEnv(container(only(objs, 'Deployment', '-config-sync')), { name: 'p', nodeName: 'n' }));
+    assert.equal(cfg.configMapName, 'team-scripts');
+    assert.equal(cfg.secretName, 'team-env');
+    assert.deepEqual((only(objs, 'Role', '-config-sync').rules as K8s[]).map((r) => r.resourceNames), [['team-scripts'], ['team-env']]);
+    assertEnvMatchesCode(objs);
+  });
+
+  test('the scripting ConfigMap is never overwritten: rendered against a cluster (lookup) it carries what is there, one the release does not own is left alone', async (t) => {
+    const kube = await startKubeApiServer();
+    t.after(() => kube.close());
+    const dir = await mkdtemp(path.join(os.tmpdir(), 'wirescript-chart-lookup-'));
+    t.after(() => rm(dir, { recursive: true, force: true }));
+    const cluster = await clusterForHelm(kube, dir);
+    t.after(() => cluster.close());
+    const name = values.scripting.configMapName as string;
+    const scriptingCm = (objs: K8s[]) => objs.filter((o) => o.kind === 'ConfigMap' && o.metadata.name === name);
+
+    // Not there yet: created empty (and helm did look).
+    const fresh = scriptingCm(await render({ kubeconfig: cluster.kubeconfig }));
+    assert.equal(fresh.length, 1);
+    assert.deepEqual(fresh[0].data, { [SCRIPTS_KEY]: '{}', [ACTIVE_SCRIPTS_KEY]: '' });
+    assert.ok(kube.requests.some((r) => r.method === 'GET' && r.path === `/api/v1/namespaces/traffic/configmaps/${name}`), 'helm looked the ConfigMap up');
+
+    // Ours, with scripts written since (by `wirescript scripts`): an upgrade renders them unchanged.
+    const scripts = { 0: { title: 'errors', code: '// errors\nfunction onItemCaptured(d) {}', active: true } };
+    const live = {
+      apiVersion: 'v1', kind: 'ConfigMap',
+      metadata: {
+        name, namespace: 'traffic', labels: { 'app.kubernetes.io/managed-by': 'Helm' },
+        annotations: { 'meta.helm.sh/release-name': 'ws', 'meta.helm.sh/release-namespace': 'traffic', 'wirescript.io/script-files': '{"0":"/src/errors.js"}' },
+      },
+      data: { [SCRIPTS_KEY]: JSON.stringify(scripts), [ACTIVE_SCRIPTS_KEY]: 'errors' },
+    };
+    kube.put(live);
+    const upgraded = scriptingCm(await render({ kubeconfig: cluster.kubeconfig }));
+    assert.equal(upgraded.length, 1);
+    assert.deepEqual(upgraded[0].data, live.data, 'the scripts in the cluster are what the chart applies');
+    assert.equal(upgraded[0].metadata.annotations['helm.sh/resource-policy'], 'keep');
+
+    // Someone else's (Kubeshark's own, or another release's): not rendered, so neither adopted nor overwritten; config-sync still reads it.
+    for (const annotations of [{}, { 'meta.helm.sh/release-name': 'other', 'meta.helm.sh/release-namespace': 'traffic' }]) {
+      kube.put({ ...live, metadata: { name, namespace: 'traffic', annotations } });
+      const objs = await render({ kubeconfig: cluster.kubeconfig });
+      assert.deepEqual(scriptingCm(objs), [], `a ConfigMap owned by ${JSON.stringify(annotations)} is rendered`);
+      assert.deepEqual(only(objs, 'Role', '-config-sync').rules[0].resourceNames, [name]);
+    }
+  });
+
+  test('Prometheus on: the hub and config-sync get PROMETHEUS_PORT, a metrics port and the scrape annotations', async () => {
+    const objs = await render({ set: ['telemetry.prometheus.enabled=true'], values: [{ hub: { podAnnotations: { team: 'net' } } }] });
+    for (const [suffix, service] of [['-hub', 'hub'], ['-config-sync', 'config-sync']] as const) {
+      const dep = only(objs, 'Deployment', suffix);
+      const c = container(dep);
+      const cfg = SERVICE_LOADERS[service](podEnv(c, { name: 'p', nodeName: 'n' })) as K8s;
+      assert.equal(cfg.prometheusPort, values.telemetry.prometheus.port);
+      assert.deepEqual(c.ports, [
+        { name: 'health', containerPort: cfg.healthPort, protocol: 'TCP' },
+        { name: 'metrics', containerPort: values.telemetry.prometheus.port, protocol: 'TCP' },
+      ]);
+      assert.deepEqual(dep.spec.template.metadata.annotations, {
+        'prometheus.io/scrape': 'true', 'prometheus.io/port': String(values.telemetry.prometheus.port), 'prometheus.io/path': '/metrics',
+        ...(service === 'hub' ? { team: 'net' } : {}),
+      });
+    }
+    assertEnvMatchesCode(objs);
+  });
+
+  test('hub and config-sync settings follow the values; pass-through values land where they belong', async () => {
+    const objs = await render({
+      values: [{
+        imagePullSecrets: [{ name: 'regcred' }],
+        hub: { config: { actionAckWait: '2m', podEventQueueCapacity: 10_000_000, podMap: false }, drainTimeoutSeconds: 40, nodeSelector: { pool: 'system' }, priorityClassName: 'wirescript', extraEnv: [{ name: 'HEALTH_HOST', value: '0.0.0.0' }] },
+        configSync: { config: { syncDebounce: '1s', maxScriptBytes: 2_097_152 }, terminationGracePeriodSeconds: 60, tolerations: [{ key: 'k', operator: 'Exists' }], podLabels: { team: 'net' } },
+      }],
+    });
+    const hub = only(objs, 'Deployment', '-hub');
+    const hubCfg = loadConfig(hubConfig, podEnv(container(hub), { name: 'p', nodeName: 'n' }));
+    assert.equal(hubCfg.actionAckWaitMs, 120_000);
+    assert.equal(hubCfg.podEventQueueCapacity, 10_000_000);
+    assert.equal(hubCfg.podMap, false);
+    assert.equal(hubCfg.drainTimeoutMs, 40_000);
+    assert.equal(hub.spec.template.spec.terminationGracePeriodSeconds, 60);
+    assert.deepEqual(hub.spec.template.spec.nodeSelector, { pool: 'system' });
+    assert.equal(hub.spec.template.spec.priorityClassName, 'wirescript');
+    assert.deepEqual(hub.spec.template.spec.imagePullSecrets, [{ name: 'regcred' }]);
+    assert.equal(hubCfg.healthHost, '0.0.0.0');
+    const sync = only(objs, 'Deployment', '-config-sync');
+    const syncCfg = loadConfig(configSyncConfig, podEnv(container(sync), { name: 'p', nodeName: 'n' }));
+    assert.equal(syncCfg.syncDebounceMs, 1_000);
+    assert.equal(syncCfg.maxScriptBytes, 2_097_152);
+    assert.equal(sync.spec.template.spec.terminationGracePeriodSeconds, 60);
+    assert.deepEqual(sync.spec.template.spec.tolerations, [{ key: 'k', operator: 'Exists' }]);
+    assert.equal(sync.spec.template.metadata.labels.team, 'net');
+    assert.deepEqual(sync.spec.template.spec.imagePullSecrets, [{ name: 'regcred' }]);
+    assertEnvMatchesCode(objs);
+  });
+
+  test('hub.enabled=false and configSync.enabled=false remove their objects and nothing else', async () => {
+    const key = (o: K8s) => `${o.kind}/${o.metadata.namespace ?? ''}/${o.metadata.name}`;
+    const component = (o: K8s) => o.metadata.labels['app.kubernetes.io/component'];
+    const all = await render({ values: [{ scripting: { env: { A: 'b' } } }] });
+    for (const [switchOff, name] of [['hub.enabled=false', 'hub'], ['configSync.enabled=false', 'config-sync']]) {
+      const without = await render({ set: [switchOff], values: [{ scripting: { env: { A: 'b' } } }] });
+      const removed = all.filter((o) => component(o) === name);
+      assert.ok(removed.length >= 4, `${name}: Deployment, ServiceAccount and RBAC at least`);
+      assert.deepEqual(without.map(key), all.filter((o) => component(o) !== name).map(key), `${switchOff} removes exactly the ${name} objects`);
+    }
+    const noHub = await render({ set: ['hub.enabled=false'] });
+    assert.ok(!noHub.some((o) => CLUSTER_SCOPED.has(o.kind)), 'without the hub the chart asks for no cluster-wide right');
+    const noSync = await render({ set: ['configSync.enabled=false'], values: [{ scripting: { env: { A: 'b' } } }] });
+    assert.ok(!noSync.some((o) => o.kind === 'Secret' || (o.kind === 'ConfigMap' && o.metadata.name === values.scripting.configMapName)), 'the storage goes with config-sync');
+  });
+
+  test('hub and config-sync misconfigurations fail the render with a message saying what to fix', async () => {
+    await assert.rejects(render({ set: ['hub.drainTimeoutSeconds=30', 'hub.terminationGracePeriodSeconds=30'] }), /hub.terminationGracePeriodSeconds \(30\) must exceed hub.drainTimeoutSeconds \(30\)/);
+    await assert.rejects(render({ set: ['configSync.drainTimeoutSeconds=0'] }), /configSync.drainTimeoutSeconds must be at least 1/);
+    await assert.rejects(render({ set: ['hub.serviceAccount.create=false'] }), /set hub.serviceAccount.name/);
+    await assert.rejects(render({ set: ['configSync.serviceAccount.create=false'] }), /set configSync.serviceAccount.name/);
+    await assert.rejects(render({ set: ['hub.config.podWatch=sometimes'] }), /hub.config.podWatch must be auto, on or off/);
+    await assert.rejects(render({ values: [{ hub: { podNamespaces: ['Shop_1'] } }] }), /hub.podNamespaces: "Shop_1" is not a namespace name/);
+    await assert.rejects(render({ set: ['scripting.configMapName='] }), /scripting.configMapName must be the name of a Kubernetes object/);
+    await assert.rejects(render({ set: ['scripting.secretName=Bad Name'] }), /scripting.secretName must be the name of a Kubernetes object/);
+    await assert.rejects(render({ set: ['scripting.env=token'] }), /scripting.env must be a map/);
+    // A grace period above DRAIN_TIMEOUT set by hand is taken as given.
+    assert.equal(only(await render({ set: ['hub.terminationGracePeriodSeconds=11'] }), 'Deployment', '-hub').spec.template.spec.terminationGracePeriodSeconds, 11);
   });
 });
 
@@ -1170,6 +1857,190 @@ describe('rendered config runs for real', () => {
     const code = await Promise.race([exited, sleep(grace * 1000, 'timeout', { ref: false })]);
     assert.equal(code, 0, `runner exit after SIGTERM (${runnerLog})`);
     assert.ok(Date.now() - t0 < parseDuration(env.DRAIN_TIMEOUT) + 5_000);
+  });
+
+  /**
+   * A wirescript Deployment's container started here as its pod starts it (the
+   * image's ENTRYPOINT + the container args, from the repository root, the
+   * image's WORKDIR) with the rendered env as the kubelet fills it, plus
+   * `override` (local NATS, free ports, a kubeconfig for the test API server
+   * in place of the in-cluster service account).
+   */
+  async function startService(dep: K8s, pod: { name: string; nodeName: string }, override: Record<string, string>) {
+    const c = container(dep);
+    assert.equal(c.command, undefined, 'the image ENTRYPOINT (node bin/wirescript.ts)');
+    const env = { ...podEnv(c, pod), ...override };
+    const proc = spawn(process.execPath, ['bin/wirescript.ts', ...(c.args as string[])], {
+      cwd: REPO_ROOT,
+      env: { PATH: process.env.PATH ?? '', HOME: os.tmpdir(), ...env },
+      stdio: ['ignore', 'ignore', 'pipe'],
+    });
+    children.push(proc);
+    let log = '';
+    proc.stderr!.on('data', (d: Buffer) => (log += d.toString()));
+    const exited = new Promise<number | null>((r) => proc.on('exit', (code) => r(code)));
+    const healthPort = Number(env.HEALTH_PORT);
+    return {
+      c, env, proc, log: () => log,
+      /** Polls /readyz until 200; then /livez and /readyz answer 200 on the port the probes name. */
+      async ready(timeoutMs = 20_000) {
+        const until = Date.now() + timeoutMs;
+        for (;;) {
+          const res = await fetch(`http://127.0.0.1:${healthPort}/readyz`).then(async (r) => ({ status: r.status, text: await r.text() }), () => ({ status: 0, text: '' }));
+          if (res.status === 200) break;
+          assert.ok(Date.now() < until && proc.exitCode === null, `${c.name} never became ready (/readyz ${res.status} ${res.text}):\n${log}`);
+          await sleep(100);
+        }
+        for (const [probe, route] of [['livenessProbe', '/livez'], ['readinessProbe', '/readyz']] as const) {
+          assert.equal(c[probe].httpGet.path, route);
+          assert.equal(c[probe].httpGet.port, 'health');
+          const res = await fetch(`http://127.0.0.1:${healthPort}${route}`);
+          assert.equal(res.status, 200, `${route}: ${await res.text()}`);
+        }
+      },
+      /** SIGTERM: exits 0 within the pod's grace period (and, by far, within DRAIN_TIMEOUT). */
+      async terminate() {
+        const grace = dep.spec.template.spec.terminationGracePeriodSeconds as number;
+        const t0 = Date.now();
+        proc.kill('SIGTERM');
+        const code = await Promise.race([exited, sleep(grace * 1000, 'timeout', { ref: false })]);
+        assert.equal(code, 0, `${c.name} exit after SIGTERM:\n${log}`);
+        assert.ok(Date.now() - t0 < parseDuration(env.DRAIN_TIMEOUT) + 5_000);
+      },
+    };
+  }
+
+  /** nats-server, the test Kubernetes API server and a kubeconfig file for it; null (test skipped) without nats-server. */
+  async function localCluster(t: { skip(msg: string): void; after(fn: () => unknown): void }) {
+    try {
+      findNatsServer();
+    } catch (err) {
+      t.skip(`nats-server not installed: ${(err as Error).message}`);
+      return null;
+    }
+    const dir = await mkdtemp(path.join(os.tmpdir(), 'wirescript-chart-kube-'));
+    tmpDirs.push(dir);
+    const [nats, kube] = await Promise.all([startNatsServer(), startKubeApiServer()]);
+    const nc = await connectNats({ url: nats.url, name: 'chart-test-kube', log: () => {} });
+    t.after(async () => {
+      await drainAndClose(nc);
+      await kube.close();
+      await nats.stop();
+    });
+    const kubeconfig = path.join(dir, 'kubeconfig.yaml');
+    await writeFile(kubeconfig, kube.kubeconfigYaml());
+    const [healthPort, metricsPort] = [await freePort(), await freePort()];
+    return { nats, nc, kube, kubeconfig, healthPort, metricsPort };
+  }
+
+  for (const scope of ['every namespace', 'hub.podNamespaces'] as const) {
+    test(`the hub env runs the hub (${scope}): its pod watch uses exactly the rights the chart grants, pod events flow, /readyz 200, SIGTERM exits 0`, async (t) => {
+      const env = await localCluster(t);
+      if (!env) return;
+      const { nc, kube } = env;
+      const objs = await render({ set: ['telemetry.prometheus.enabled=true'], values: scope === 'every namespace' ? [] : [{ hub: { podNamespaces: ['shop'] } }] });
+      const dep = only(objs, 'Deployment', '-hub');
+      kube.put(podObj('shop', 'web-1', '10.1.0.1'));
+      kube.put(podObj('traffic', 'ws-wirescript-script-runner-0', '10.1.0.2'));
+      await putScriptSet(nc, [{ code: '// chart hub\nfunction onPodEvent(e, p) {}' }]);
+      const events: string[] = [];
+      nc.subscribe(PODS_WILDCARD, { callback: (e, m) => { if (!e) { const ev = decodeMessage(PodEvent, m.data); events.push(`${ev.event} ${ev.namespace}/${ev.name}`); } } });
+      const statuses: ReplicaStatus[] = [];
+      const pod = { name: 'ws-wirescript-hub-5c7d9-x2k9p', nodeName: 'node-a' };
+      nc.subscribe(statusSubject('hub', pod.name), { callback: (e, m) => { if (!e) statuses.push(decodeMessage(ReplicaStatus, m.data)); } });
+      await nc.flush();
+
+      const hub = await startService(dep, pod, {
+        NATS_URL: env.nats.url, HEALTH_PORT: String(env.healthPort), PROMETHEUS_PORT: String(env.metricsPort), STATUS_INTERVAL: '100ms',
+        // In the pod: KUBERNETES_SERVICE_HOST and the token; here: the test API server.
+        KUBECONFIG: env.kubeconfig,
+      });
+      assert.equal(hub.env.POD_WATCH, 'auto');
+      await hub.ready(); // the first pod list is in
+      const expected = scope === 'every namespace' ? ['ADDED shop/web-1', 'ADDED traffic/ws-wirescript-script-runner-0'] : ['ADDED shop/web-1'];
+      const until = Date.now() + 10_000;
+      while (events.length < expected.length || statuses.length === 0) {
+        assert.ok(Date.now() < until && hub.proc.exitCode === null, `pod events ${JSON.stringify(events)}, ${statuses.length} statuses:\n${hub.log()}`);
+        await sleep(50);
+      }
+      await sleep(200);
+      assert.deepEqual(events.sort(), expected);
+      assert.equal(statuses[0].service, 'hub');
+      assert.equal(statuses[0].node, 'hub');
+      assert.equal((await fetch(`http://127.0.0.1:${env.metricsPort}/metrics`)).status, 200);
+
+      // Every request the hub made is allowed by the rendered RBAC, and every granted right was used.
+      const sa = { name: dep.spec.template.spec.serviceAccountName, namespace: 'traffic' };
+      assert.deepEqual(assertRbacIsExactlyWhatIsRequested(objs, sa, kube.requests), codeRights('hub'));
+      const paths = new Set(kube.requests.filter((r) => requestAttributes(r)).map((r) => r.path));
+      assert.deepEqual([...paths], scope === 'every namespace' ? ['/api/v1/pods'] : ['/api/v1/namespaces/shop/pods']);
+
+      await hub.terminate();
+    });
+  }
+
+  test('the config-sync env runs config-sync: the chart\'s ConfigMap and Secret reach KV ws_scripts, with exactly the rights the chart grants, /readyz 200, SIGTERM exits 0', async (t) => {
+    const env = await localCluster(t);
+    if (!env) return;
+    const { nc, kube } = env;
+    const SECRET = 'xoxb-chart-test-never-logged';
+    const objs = await render({ set: ['telemetry.prometheus.enabled=true'], values: [{ scripting: { env: { SLACK_TOKEN: SECRET } } }] });
+    const dep = only(objs, 'Deployment', '-config-sync');
+    // The objects the chart creates, as the API server would hold them; beside them, objects config-sync must not read.
+    const cm = only(objs, 'ConfigMap', values.scripting.configMapName) as KubeObject;
+    kube.put(cm);
+    kube.put(only(objs, 'Secret', values.scripting.secretName) as KubeObject);
+    kube.put({ apiVersion: 'v1', kind: 'Secret', metadata: { name: 'db-password', namespace: 'traffic' }, data: { password: Buffer.from('hunter2').toString('base64') } });
+    kube.put({ ...cm, metadata: { name: values.scripting.configMapName, namespace: 'elsewhere' }, data: { [SCRIPTS_KEY]: '{"0":{"title":"x","code":"// x\\n","active":true}}' } });
+    const statuses: ReplicaStatus[] = [];
+    const pod = { name: 'ws-wirescript-config-sync-6b8f-q2w3e', nodeName: 'node-a' };
+    nc.subscribe(statusSubject('config-sync', pod.name), { callback: (e, m) => { if (!e) statuses.push(decodeMessage(ReplicaStatus, m.data)); } });
+    await nc.flush();
+
+    const sync = await startService(dep, pod, {
+      NATS_URL: env.nats.url, HEALTH_PORT: String(env.healthPort), PROMETHEUS_PORT: String(env.metricsPort), STATUS_INTERVAL: '100ms',
+      KUBECONFIG: env.kubeconfig,
+    });
+    assert.equal(sync.env.CONFIGMAP_NAMESPACE, 'traffic');
+    await sync.ready(); // NATS connected, the ConfigMap and the Secret listed, the first sync done
+    const kv = await openKv(nc, SCRIPTS_KV_BUCKET, { create: true, history: 5 });
+    const readSet = async () => {
+      const e = await kv.get(SCRIPTS_KV_KEY);
+      return e && e.operation === 'PUT' ? decodeMessage(ScriptSet, e.value) : null;
+    };
+    const waitSet = async (what: string, ok: (s: ScriptSet) => boolean) => {
+      const until = Date.now() + 10_000;
+      for (;;) {
+        const set = await readSet();
+        if (set && ok(set)) return set;
+        assert.ok(Date.now() < until && sync.proc.exitCode === null, `${what}: KV has ${JSON.stringify(set)}:\n${sync.log()}`);
+        await sleep(50);
+      }
+    };
+    // The empty ConfigMap and the Secret from scripting.env: no scripts, the env.
+    const first = await waitSet('the env from the chart\'s Secret', (s) => s.env.SLACK_TOKEN === SECRET);
+    assert.deepEqual(first.scripts, []);
+    assert.deepEqual(first.env, { SLACK_TOKEN: SECRET });
+    // A script written into the chart's ConfigMap (as `wirescript scripts --source` does) is picked up live.
+    kube.put({ ...cm, data: { [SCRIPTS_KEY]: JSON.stringify({ 0: { title: 'chart smoke', code: '// chart smoke\nfunction onItemCaptured(d) {}', active: true } }), [ACTIVE_SCRIPTS_KEY]: '' } });
+    const second = await waitSet('the script from the ConfigMap', (s) => s.scripts.length === 1);
+    assert.equal(second.scripts[0].title, 'chart smoke');
+    assert.equal(second.scripts[0].active, true);
+    assert.ok(second.revision > first.revision);
+    const until = Date.now() + 5_000;
+    while (statuses.length === 0) {
+      assert.ok(Date.now() < until, `no status from config-sync:\n${sync.log()}`);
+      await sleep(50);
+    }
+    assert.equal(statuses.at(-1)!.service, 'config-sync');
+    assert.equal((await fetch(`http://127.0.0.1:${env.metricsPort}/metrics`)).status, 200);
+
+    // Every request config-sync made is allowed by the rendered RBAC (by resourceNames: the field selector names the object), and every granted right was used.
+    const sa = { name: dep.spec.template.spec.serviceAccountName, namespace: 'traffic' };
+    assert.deepEqual(assertRbacIsExactlyWhatIsRequested(objs, sa, kube.requests), codeRights('config-sync'));
+    assert.ok(!sync.log().includes(SECRET), 'the Secret\'s values are never logged');
+
+    await sync.terminate();
   });
 
   /** The capture DaemonSet's container started here (see captureLaunch) against a local nats-server; null when it cannot be. */

@@ -129,6 +129,12 @@ export interface RenderOptions {
   set?: string[];
   release?: string;
   namespace?: string;
+  /**
+   * A kubeconfig file: render against that cluster (`--dry-run=server`), so
+   * the chart's `lookup` calls see it. Without one, lookup finds nothing, as
+   * in a plain `helm template`.
+   */
+  kubeconfig?: string;
 }
 
 export const CHART_DIR = path.join(REPO_ROOT, 'deploy', 'helm', 'wirescript');
@@ -145,6 +151,8 @@ export async function helmTemplate(opts: RenderOptions = {}): Promise<string> {
       args.push('--values', file);
     }
     for (const s of opts.set ?? []) args.push('--set', s);
+    // OpenAPI validation needs the cluster's /openapi documents; the rendering is what is tested here.
+    if (opts.kubeconfig) args.push('--dry-run=server', '--kubeconfig', opts.kubeconfig, '--disable-openapi-validation');
     try {
       const { stdout } = await run(helm, args, { timeout: 60_000, maxBuffer: 16 * 1024 * 1024 });
       return stdout;

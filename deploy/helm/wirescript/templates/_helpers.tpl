@@ -194,3 +194,70 @@ prometheus.io/port: {{ include "wirescript.scalar" .Values.telemetry.prometheus.
 prometheus.io/path: /metrics
 {{- end }}
 {{- end }}
+
+{{/*
+Name of a component's own ServiceAccount (hub, config-sync): `name` when
+set, else "<fullname>-<component>". Call with (dict "ctx" $ "component"
+"hub" "sa" .Values.hub.serviceAccount). Fails when the chart would bind RBAC
+to a ServiceAccount that is not named (the namespace's "default" one would get
+the rights of every pod that uses it).
+*/}}
+{{- define "wirescript.componentServiceAccountName" -}}
+{{- if .sa.name }}
+{{- .sa.name }}
+{{- else if .sa.create }}
+{{- printf "%s-%s" (include "wirescript.fullname" .ctx) .component }}
+{{- else }}
+{{- fail (printf "%s.serviceAccount.create is false: set %s.serviceAccount.name to the ServiceAccount the %s pod runs as" .key .key .component) }}
+{{- end }}
+{{- end }}
+
+{{/*
+Name of a cluster-scoped object (ClusterRole, ClusterRoleBinding) of one
+component: "<fullname>-<component>-<namespace>", unique per release across
+namespaces. Longer than 63 characters, it is cut to 54 and given the first 8
+hex digits of its SHA-256, so it stays unique. Call with (dict "ctx" $
+"component" "hub").
+*/}}
+{{- define "wirescript.clusterScopedName" -}}
+{{- $full := printf "%s-%s-%s" (include "wirescript.fullname" .ctx) .component .ctx.Release.Namespace }}
+{{- if le (len $full) 63 }}
+{{- $full }}
+{{- else }}
+{{- printf "%s-%s" ($full | trunc 54 | trimSuffix "-") ($full | sha256sum | trunc 8) }}
+{{- end }}
+{{- end }}
+
+{{/*
+terminationGracePeriodSeconds of a service that drains for DRAIN_TIMEOUT:
+the value set, which must exceed the drain, or drain + 20 (telemetry flush,
+NATS close). Call with (dict "key" "hub" "v" .Values.hub); fails on a drain
+under 1 s or a grace period that would kill the service mid-drain.
+*/}}
+{{- define "wirescript.gracePeriod" -}}
+{{- $drain := int .v.drainTimeoutSeconds }}
+{{- if lt $drain 1 }}
+{{- fail (printf "%s.drainTimeoutSeconds must be at least 1" .key) }}
+{{- end }}
+{{- $grace := add $drain 20 }}
+{{- if not (kindIs "invalid" .v.terminationGracePeriodSeconds) }}
+{{- $grace = int .v.terminationGracePeriodSeconds }}
+{{- if le $grace $drain }}
+{{- fail (printf "%s.terminationGracePeriodSeconds (%d) must exceed %s.drainTimeoutSeconds (%d), or the service is killed mid-drain" .key $grace .key $drain) }}
+{{- end }}
+{{- end }}
+{{- $grace }}
+{{- end }}
+
+{{/*
+Checks the script storage names: config-sync's Role names exactly these
+objects (resourceNames), so an empty or invalid name fails the render.
+*/}}
+{{- define "wirescript.scripting.validate" -}}
+{{- range $key := list "configMapName" "secretName" }}
+{{- $name := toString (index $.Values.scripting $key) }}
+{{- if not (and (le (len $name) 253) (regexMatch "^[a-z0-9]([-a-z0-9]*[a-z0-9])?(\\.[a-z0-9]([-a-z0-9]*[a-z0-9])?)*$" $name)) }}
+{{- fail (printf "scripting.%s must be the name of a Kubernetes object (lower-case letters, digits, '-' and '.'), not %q" $key $name) }}
+{{- end }}
+{{- end }}
+{{- end }}

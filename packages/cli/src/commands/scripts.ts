@@ -577,6 +577,8 @@ async function watchAndSync(
     debounceMs: opts.debounceMs,
     onError: (_dir, e) => err(e.message),
   });
+  // A file changed between the first push and the watch being armed sends no event: read once more now.
+  run();
   // The ConfigMap itself: deleted and created again (a reinstall) means push again.
   const seen = (uid: string) => {
     if (uid !== pusher.uid) run();
