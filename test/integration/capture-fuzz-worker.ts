@@ -24,6 +24,7 @@ import { http2LastInternalError, http2Stats } from '../../services/capture/src/d
 import { dnsDatagramDissector, dnsStreamDissector } from '../../services/capture/src/dissect/dns.ts';
 import { redisDissector } from '../../services/capture/src/dissect/redis.ts';
 import type { StreamDissector, StreamParser } from '../../services/capture/src/types.ts';
+import { rng } from '@wirescript/testing';
 
 export interface SeedRecord {
   sec: number;
@@ -85,17 +86,8 @@ export type FuzzMessage =
   | { type: 'start'; iteration: number; seed: number; input: string }
   | { type: 'done'; result: FuzzResult };
 
-/** mulberry32: a small seeded PRNG, so every iteration can be replayed from its seed. */
-export function prng(seed: number): () => number {
-  let a = seed >>> 0;
-  return () => {
-    a = (a + 0x6d2b79f5) >>> 0;
-    let t = a;
-    t = Math.imul(t ^ (t >>> 15), t | 1);
-    t ^= t + Math.imul(t ^ (t >>> 7), t | 61);
-    return ((t ^ (t >>> 14)) >>> 0) / 4294967296;
-  };
-}
+/** Deterministic PRNG (mulberry32, shared with the fixtures) so a failing case can be replayed from its seed. */
+export const prng = rng;
 
 const INTERESTING32 = [0, 1, 7, 8, 15, 16, 0x7f, 0x80, 0xff, 0x100, 0xffff, 0x10000, 0x3ffff, 0x40000, 0x7fffffff, 0x80000000, 0xfffffff0, 0xffffffff];
 const INTERESTING16 = [0, 1, 0x7f, 0x80, 0xff, 0x100, 0x3fff, 0x4000, 0x7fff, 0x8000, 0xfffe, 0xffff];

@@ -4,3 +4,4 @@ export { StatusPublisher, buildStatus, type StatusSource } from './status.ts';
 export { serveJobControl, applyJobControl, listJobs, type JobControlIdentity } from './job-control.ts';
 export { createLogger, type Logger, type LogLevel } from './log.ts';
 export { HealthServer, HealthError, type HealthCheck } from './health.ts';
+export { runService, runMain, type ServiceApp, type RunServiceOptions } from './service-main.ts';

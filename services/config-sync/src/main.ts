@@ -1,54 +1,35 @@
 /**
- * config-sync entry point: load config, pick the source (SCRIPTS_DIR or
- * Kubernetes), start, and on SIGTERM/SIGINT stop, publish a last status,
- * drain, flush telemetry, exit 0.
+ * config-sync entry point (see runService): the source is SCRIPTS_DIR or the
+ * Kubernetes ConfigMap and Secret; a source that cannot be set up is one clear
+ * line and exit 1.
  */
-import { ConfigError, loadConfig } from '@wirescript/config';
-import { createLogger } from '@wirescript/script-host';
-import { initTelemetry } from '@wirescript/telemetry';
+import { loadConfig } from '@wirescript/config';
+import { createLogger, runMain, runService } from '@wirescript/script-host';
 import { configSyncConfig } from './config.ts';
 import { createSource } from './service.ts';
 import { ConfigSync, SERVICE } from './sync.ts';
 
-export async function main(env: NodeJS.ProcessEnv = process.env): Promise<void> {
-  let config;
-  try {
-    config = loadConfig(configSyncConfig, env);
-  } catch (err) {
-    if (err instanceof ConfigError) {
-      process.stderr.write(`${SERVICE}: ${err.message}\n`);
-      process.exit(2);
-    }
-    throw err;
-  }
-  const log = createLogger(SERVICE, config.logLevel);
-  const telemetry = await initTelemetry({ serviceName: SERVICE, serviceInstanceId: config.replicaId, config });
-  let sync: ConfigSync;
-  try {
-    sync = new ConfigSync(config, { source: createSource(config, log), log, meter: telemetry.meter });
-    await sync.start();
-  } catch (err) {
-    // One clear line (missing folder, NATS unreachable, no kubeconfig), not a stack.
-    process.stderr.write(`${SERVICE}: ${(err as Error).message}\n`);
-    await telemetry.shutdown().catch(() => {});
-    process.exit(1);
-  }
-  let stopping = false;
-  const stop = async (signal: string) => {
-    if (stopping) return;
-    stopping = true;
-    log.info(`${signal} received, stopping`);
-    await sync.stop();
-    await telemetry.shutdown().catch((e: Error) => process.stderr.write(`${SERVICE}: telemetry flush failed: ${e.message}\n`));
-    process.exit(0);
-  };
-  process.on('SIGTERM', () => void stop('SIGTERM'));
-  process.on('SIGINT', () => void stop('SIGINT'));
-}
-
-if (import.meta.main) {
-  main().catch((err: Error) => {
-    process.stderr.write(`${SERVICE}: ${err.message}\n`);
-    process.exit(1);
+export function main(env: NodeJS.ProcessEnv = process.env): Promise<void> {
+  return runService({
+    name: SERVICE,
+    env,
+    load: (e) => loadConfig(configSyncConfig, e),
+    create: (config, telemetry) => {
+      const log = createLogger(SERVICE, config.logLevel);
+      // Source errors (no kubeconfig) surface from start(), as one line.
+      let source: ReturnType<typeof createSource> | Error;
+      try {
+        source = createSource(config, log);
+      } catch (err) {
+        source = err as Error;
+      }
+      if (source instanceof Error) {
+        const failure = source;
+        return { start: () => Promise.reject(failure), stop: () => Promise.resolve() };
+      }
+      return new ConfigSync(config, { source, log, meter: telemetry.meter });
+    },
   });
 }
+
+if (import.meta.main) runMain(main, SERVICE);

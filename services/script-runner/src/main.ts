@@ -1,42 +1,16 @@
-/**
- * script-runner entry point: load config, start, and on SIGTERM/SIGINT stop
- * taking work, drain, flush telemetry, exit 0.
- */
-import { ConfigError, loadConfig } from '@wirescript/config';
-import { initTelemetry } from '@wirescript/telemetry';
+/** script-runner entry point (see runService: config, telemetry, start, drain on SIGTERM). */
+import { loadConfig } from '@wirescript/config';
+import { runMain, runService } from '@wirescript/script-host';
 import { runnerConfig } from './config.ts';
 import { SERVICE, ScriptRunner } from './runner.ts';
 
-export async function main(env: NodeJS.ProcessEnv = process.env): Promise<void> {
-  let config;
-  try {
-    config = loadConfig(runnerConfig, env);
-  } catch (err) {
-    if (err instanceof ConfigError) {
-      process.stderr.write(`${SERVICE}: ${err.message}\n`);
-      process.exit(2);
-    }
-    throw err;
-  }
-  const telemetry = await initTelemetry({ serviceName: SERVICE, serviceInstanceId: config.replicaId, config });
-  const runner = new ScriptRunner(config, { tracing: telemetry.exporters.traces.length > 0, meter: telemetry.meter });
-  await runner.start();
-  let stopping = false;
-  const stop = async (signal: string) => {
-    if (stopping) return;
-    stopping = true;
-    process.stderr.write(`${SERVICE}: ${signal} received, draining\n`);
-    await runner.stop();
-    await telemetry.shutdown().catch((e: Error) => process.stderr.write(`${SERVICE}: telemetry flush failed: ${e.message}\n`));
-    process.exit(0);
-  };
-  process.on('SIGTERM', () => void stop('SIGTERM'));
-  process.on('SIGINT', () => void stop('SIGINT'));
-}
-
-if (import.meta.main) {
-  main().catch((err: Error) => {
-    process.stderr.write(`${SERVICE}: ${err.message}\n`);
-    process.exit(1);
+export function main(env: NodeJS.ProcessEnv = process.env): Promise<void> {
+  return runService({
+    name: SERVICE,
+    env,
+    load: (e) => loadConfig(runnerConfig, e),
+    create: (config, telemetry) => new ScriptRunner(config, { tracing: telemetry.exporters.traces.length > 0, meter: telemetry.meter }),
   });
 }
+
+if (import.meta.main) runMain(main, SERVICE);

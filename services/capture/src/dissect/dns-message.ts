@@ -14,6 +14,7 @@
  * - at most MAX_RECORDS_PER_SECTION records of a section are kept in the
  *   output (the rest are parsed for validity and counted in `recordsOmitted`).
  */
+import { formatAddress } from '../decode/addr.ts';
 
 /** Legal names have at most 127 labels, so at most 127 pointers; more is hostile. */
 export const MAX_POINTER_JUMPS = 128;
@@ -249,29 +250,9 @@ export function formatIPv4(b: Buffer, off: number): string {
   return `${b[off]}.${b[off + 1]}.${b[off + 2]}.${b[off + 3]}`;
 }
 
-/** RFC 5952 text: lower-case hex, leading zeros dropped, the longest run (>= 2) of zero groups as "::". */
+/** RFC 5952 text (the decoder's formatter: one implementation for packet addresses and AAAA records). */
 export function formatIPv6(b: Buffer, off: number): string {
-  const g: number[] = new Array(8);
-  for (let i = 0; i < 8; i++) g[i] = (b[off + 2 * i] << 8) | b[off + 2 * i + 1];
-  let bestStart = -1;
-  let bestLen = 0;
-  for (let i = 0; i < 8; ) {
-    if (g[i] !== 0) {
-      i++;
-      continue;
-    }
-    let j = i;
-    while (j < 8 && g[j] === 0) j++;
-    if (j - i > bestLen) {
-      bestStart = i;
-      bestLen = j - i;
-    }
-    i = j;
-  }
-  if (bestLen < 2) return g.map((x) => x.toString(16)).join(':');
-  const head = g.slice(0, bestStart).map((x) => x.toString(16)).join(':');
-  const tail = g.slice(bestStart + bestLen).map((x) => x.toString(16)).join(':');
-  return `${head}::${tail}`;
+  return formatAddress(b, off, 6);
 }
 
 function readCharacterStrings(msg: Buffer, pos: number, end: number): string[] {

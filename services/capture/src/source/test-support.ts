@@ -4,6 +4,7 @@
  * the nearest one to a rational time.
  */
 import { Readable } from 'node:stream';
+import { rng } from '@wirescript/testing';
 
 export type ByteOrder = 'le' | 'be';
 
@@ -299,17 +300,8 @@ export function chunkedStream(bytes: Buffer, chunk: number): Readable {
   return Readable.from(chunks, { objectMode: false });
 }
 
-/** Deterministic PRNG (mulberry32) so a failing fuzz case can be replayed from its seed. */
-export function prng(seed: number): () => number {
-  let a = seed >>> 0;
-  return () => {
-    a = (a + 0x6d2b79f5) >>> 0;
-    let t = a;
-    t = Math.imul(t ^ (t >>> 15), t | 1);
-    t ^= t + Math.imul(t ^ (t >>> 7), t | 61);
-    return ((t ^ (t >>> 14)) >>> 0) / 4294967296;
-  };
-}
+/** Deterministic PRNG (mulberry32, shared with the fixtures) so a failing case can be replayed from its seed. */
+export const prng = rng;
 
 /** x as an exact rational (num / den, den a power of two). */
 function doubleToRational(x: number): [bigint, bigint] {
