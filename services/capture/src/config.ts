@@ -5,6 +5,7 @@ export const captureConfig = defineConfig({
   ...commonConfig,
   captureInterface: vars.string('CAPTURE_INTERFACE', { default: 'any', doc: 'Interface to capture live ("any" = all, Linux cooked capture); ignored when CAPTURE_PCAP is set' }),
   captureFilter: vars.string('CAPTURE_FILTER', { default: '', doc: 'BPF filter for live capture (tcpdump syntax); empty = everything' }),
+  excludeNats: vars.bool('CAPTURE_EXCLUDE_NATS', { default: true, doc: "Leave the NATS server's port out of live capture, so capture does not capture (and publish summaries of) its own publishing" }),
   capturePcap: vars.string('CAPTURE_PCAP', { optional: true, doc: 'A pcap or pcapng file to replay instead of capturing live' }),
   replaySpeed: vars.string('REPLAY_SPEED', {
     default: 'max',
@@ -49,4 +50,23 @@ export function loadCaptureConfig(env: Record<string, string | undefined>): Capt
 
 export function replaySpeed(v: string): 'max' | 'recorded' | number {
   return v === 'max' || v === 'recorded' ? v : Number(v);
+}
+
+/**
+ * The BPF filter live capture uses: CAPTURE_FILTER, minus the NATS server's
+ * port when CAPTURE_EXCLUDE_NATS (otherwise every batch capture publishes
+ * shows up again as packets to summarise: a feedback loop on "any").
+ */
+export function effectiveFilter(c: Pick<CaptureConfig, 'captureFilter' | 'excludeNats' | 'natsUrl'>): string {
+  const user = c.captureFilter.trim();
+  if (!c.excludeNats) return user;
+  let port = 4222;
+  try {
+    const u = new URL(c.natsUrl);
+    if (u.port) port = Number(u.port);
+  } catch {
+    // NATS_URL was validated by the schema; keep the default port.
+  }
+  const own = `not (tcp port ${port})`;
+  return user === '' ? own : `(${user}) and ${own}`;
 }

@@ -23,7 +23,7 @@ import { BoundedQueue, connectNats, drainAndClose, formatStatus, type NatsConnec
 import { POD_MAP_BUCKET, PodDirectory } from '@wirescript/pod-map';
 import { Item, PacketBatch, PacketInfo, ReplicaStatus, encodeMessage, itemsSubject, packetsSubject } from '@wirescript/proto';
 import { HealthServer, StatusPublisher, createLogger, type Logger } from '@wirescript/script-host';
-import { replaySpeed, type CaptureConfig } from './config.ts';
+import { effectiveFilter, replaySpeed, type CaptureConfig } from './config.ts';
 import { LiveCapture } from './live/cap-source.ts';
 import { CapturePipeline, type PacketSummary } from './pipeline.ts';
 import { StreamPcapRing, readCaptureFile, type StreamSnapshotResult } from './source/index.ts';
@@ -178,13 +178,14 @@ export class CaptureService {
           this.log.error(`replay of ${c.capturePcap} stopped: ${err.message}`);
         });
     } else {
-      const live = new LiveCapture({ device: c.captureInterface, filter: c.captureFilter, bufferBytes: c.captureBufferMb * 1024 * 1024 });
+      const live = new LiveCapture({ device: c.captureInterface, filter: effectiveFilter(c), bufferBytes: c.captureBufferMb * 1024 * 1024 });
       live.start((f) => pipeline.onFrame(f));
       this.live = live;
       // A quiet link still needs its timeouts to run.
       this.tickTimer = setInterval(() => pipeline.tick(performance.timeOrigin + performance.now()), 1_000);
       this.tickTimer.unref();
-      this.log.info(`capturing on ${c.captureInterface}${c.captureFilter ? ` (filter: ${c.captureFilter})` : ''}`);
+      const filter = effectiveFilter(c);
+      this.log.info(`capturing on ${c.captureInterface}${filter ? ` (filter: ${filter})` : ''}`);
     }
   }
 
