@@ -2,11 +2,14 @@
 var byStatus = {};
 var byEndpoint = {};
 var total = 0;
+// What this worker has not sent to the hub yet: the hub adds up deltas, so a report is never counted twice.
+var unsent = {};
 
 function onItemCaptured(data) {
   var status = String(data.response.status);
   var endpoint = data.request.method + ' ' + data.request.path.replace(/\/\d+$/, '/:id');
   byStatus[status] = (byStatus[status] || 0) + 1;
+  unsent[status] = (unsent[status] || 0) + 1;
   byEndpoint[endpoint] = (byEndpoint[endpoint] || 0) + 1;
   total++;
 }
@@ -14,7 +17,8 @@ function onItemCaptured(data) {
 function report() {
   if (utils.nodeName() === 'hub') return;
   console.log('calls:', total, 'by status:', byStatus);
-  hub.action('status-counts', { node: utils.nodeName(), byStatus: byStatus, byEndpoint: byEndpoint });
+  hub.action('status-counts', { node: utils.nodeName(), byStatus: unsent });
+  unsent = {};
 }
 
 // The hub joins the counts every worker sends.
