@@ -175,7 +175,7 @@ describe('wirescript run --pcap on a tcpdump capture of real HTTP traffic', () =
     }
   });
 
-  test('--interface lo --duration 2 (a real process): live traffic in the background becomes items, then it exits 0', async () => {
+  test('--interface lo --duration 5 (a real process): live traffic in the background becomes items, then it exits 0', async () => {
     const port = servers.http1Port;
     const script = file('live.js', `// live counter
 var started = false;
@@ -188,7 +188,7 @@ function onItemCaptured(d) {
 }
 jobs.schedule('report', '0 0 0 1 1 *', function () { if (utils.nodeName() !== 'hub') console.log(JSON.stringify(calls)); });
 `);
-    const child = spawn(process.execPath, [BIN, 'run', script, '--interface', 'lo', '--filter', `tcp port ${port}`, '--duration', '2', '--quiet'], {
+    const child = spawn(process.execPath, [BIN, 'run', script, '--interface', 'lo', '--filter', `tcp port ${port}`, '--duration', '5', '--quiet'], {
       stdio: ['ignore', 'pipe', 'pipe'],
     });
     let stdout = '';
