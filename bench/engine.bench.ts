@@ -15,7 +15,8 @@ import { makeHttpItem, rng } from '@wirescript/testing';
 import { newQuickJSWASMModuleFromVariant } from 'quickjs-emscripten-core';
 import releaseSync from '@jitl/quickjs-wasmfile-release-sync';
 
-const COUNT_BY_KEY = `// count by key
+/** The benchmark script: reads three fields of each item and counts by key (also run by the pipeline bench). */
+export const COUNT_BY_KEY = `// count by key
 var counts = {};
 function onItemCaptured(data) {
   var key = data.request.method + ' ' + data.response.status + ' ' + data.dst.name;

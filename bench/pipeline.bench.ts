@@ -10,19 +10,12 @@ import { spawn, type ChildProcess } from 'node:child_process';
 import { connectNats, drainAndClose } from '@wirescript/nats';
 import { Item, ReplicaStatus, decodeMessage, encodeMessage, itemsSubject, statusFilter } from '@wirescript/proto';
 import { putScriptSet, startNatsServer } from '@wirescript/testing';
-import { makeItems } from './engine.bench.ts';
-
-const SCRIPT = `// count by key
-var counts = {};
-function onItemCaptured(data) {
-  var key = data.request.method + ' ' + data.response.status + ' ' + data.dst.name;
-  counts[key] = (counts[key] || 0) + 1;
-}`;
+import { COUNT_BY_KEY, makeItems } from './engine.bench.ts';
 
 async function once(replicas: number, total: number): Promise<{ rate: number; dropped: number }> {
   const server = await startNatsServer({ jetstream: true });
   const nc = await connectNats({ url: server.url, name: 'bench', log: () => {} });
-  await putScriptSet(nc, [{ code: SCRIPT }]);
+  await putScriptSet(nc, [{ code: COUNT_BY_KEY }]);
   const latest = new Map<string, ReplicaStatus>();
   nc.subscribe(statusFilter('script-runner'), { callback: (err, m) => { if (!err) { const s = decodeMessage(ReplicaStatus, m.data); latest.set(s.replica, s); } } });
   const children: ChildProcess[] = [];

@@ -14,7 +14,7 @@ import { tmpdir } from 'node:os';
 import path from 'node:path';
 import { after, describe, test } from 'node:test';
 import { CapturePipeline, LiveCapture, readCaptureFile, type CapturedItem } from '@wirescript/capture';
-import { startTcpdump } from '@wirescript/testing';
+import { dnsAnswer, startTcpdump } from '@wirescript/testing';
 import { waitFor } from './helpers.ts';
 
 const dir = mkdtempSync(path.join(tmpdir(), 'wirescript-capture-'));
@@ -144,20 +144,7 @@ describe('live capture of real loopback traffic', () => {
   test('DNS over UDP: a real resolver against a real server; answers and NXDOMAIN match', async () => {
     const sock = dgram.createSocket('udp4');
     const names = new Map([['a.test', '10.1.2.3'], ['b.test', '10.9.8.7']]);
-    sock.on('message', (msg, rinfo) => {
-      // A minimal authoritative answer for A queries.
-      const qEnd = (() => { let i = 12; while (msg[i] !== 0) i += msg[i] + 1; return i + 5; })();
-      const labels: string[] = [];
-      for (let i = 12; msg[i] !== 0; i += msg[i] + 1) labels.push(msg.subarray(i + 1, i + 1 + msg[i]).toString());
-      const ip = names.get(labels.join('.'));
-      const header = Buffer.from(msg.subarray(0, 12));
-      header.writeUInt16BE(0x8180 | (ip ? 0 : 3), 2);
-      header.writeUInt16BE(ip ? 1 : 0, 6);
-      header.writeUInt16BE(0, 8);
-      header.writeUInt16BE(0, 10);
-      const answer = ip ? Buffer.concat([Buffer.from([0xc0, 12, 0, 1, 0, 1, 0, 0, 0, 60, 0, 4]), Buffer.from(ip.split('.').map(Number))]) : Buffer.alloc(0);
-      sock.send(Buffer.concat([header, msg.subarray(12, qEnd), answer]), rinfo.port, rinfo.address);
-    });
+    sock.on('message', (msg, rinfo) => sock.send(dnsAnswer(msg, names), rinfo.port, rinfo.address));
     const port = await new Promise<number>((r) => sock.bind(0, '127.0.0.1', () => r(sock.address().port)));
     closers.push(() => sock.close());
     const cap = captureLive(`udp port ${port}`);

@@ -5,3 +5,4 @@ export { serveJobControl, applyJobControl, listJobs, type JobControlIdentity } f
 export { createLogger, type Logger, type LogLevel } from './log.ts';
 export { HealthServer, HealthError, type HealthCheck } from './health.ts';
 export { runService, runMain, type ServiceApp, type RunServiceOptions } from './service-main.ts';
+export { connectServiceNats, type ServiceNats, type ConnectServiceNatsOptions } from './service-nats.ts';

@@ -19,6 +19,7 @@ export {
   type StartKubeApiServerOptions,
 } from './kube-api-server.ts';
 export {
+  dnsAnswer,
   startTcpdump, startTrafficServers, http1Calls, http2Calls, dnsQueries, connectRedis, redisCommands, readPcap, writePcap, flowOf, frameInConversation,
   type Tcpdump, type Call, type TrafficServers, type PcapRecord, type PcapContents, type FlowOf,
 } from './traffic.ts';

@@ -94,6 +94,29 @@ export interface TrafficServers {
   close(): Promise<void>;
 }
 
+/**
+ * A minimal authoritative DNS answer to an A query: one A record (TTL 60) when
+ * `names` has the name (case-insensitive), NXDOMAIN otherwise. Ground truth
+ * for the dissector tests, written independently of the dissector.
+ */
+export function dnsAnswer(query: Buffer, names: ReadonlyMap<string, string>): Buffer {
+  let i = 12;
+  const labels: string[] = [];
+  while (i < query.length && query[i] !== 0) {
+    labels.push(query.subarray(i + 1, i + 1 + query[i]).toString());
+    i += query[i] + 1;
+  }
+  const qEnd = i + 5;
+  const ip = names.get(labels.join('.').toLowerCase());
+  const header = Buffer.from(query.subarray(0, 12));
+  header.writeUInt16BE(0x8180 | (ip ? 0 : 3), 2);
+  header.writeUInt16BE(ip ? 1 : 0, 6);
+  header.writeUInt16BE(0, 8);
+  header.writeUInt16BE(0, 10);
+  const answer = ip ? Buffer.concat([Buffer.from([0xc0, 12, 0, 1, 0, 1, 0, 0, 0, 60, 0, 4]), Buffer.from(ip.split('.').map(Number))]) : Buffer.alloc(0);
+  return Buffer.concat([header, query.subarray(12, qEnd), answer]);
+}
+
 const DNS_NAMES = new Map([['a.test', '10.1.2.3'], ['b.test', '10.9.8.7'], ['c.test', '10.0.0.42']]);
 
 /**
@@ -135,23 +158,7 @@ export async function startTrafficServers(): Promise<TrafficServers> {
     stream.end(`hello ${headers[':path']}`);
   });
   const udp = dgram.createSocket('udp4');
-  udp.on('message', (msg, rinfo) => {
-    let i = 12;
-    const labels: string[] = [];
-    while (i < msg.length && msg[i] !== 0) {
-      labels.push(msg.subarray(i + 1, i + 1 + msg[i]).toString());
-      i += msg[i] + 1;
-    }
-    const qEnd = i + 5;
-    const ip = DNS_NAMES.get(labels.join('.').toLowerCase());
-    const header = Buffer.from(msg.subarray(0, 12));
-    header.writeUInt16BE(0x8180 | (ip ? 0 : 3), 2);
-    header.writeUInt16BE(ip ? 1 : 0, 6);
-    header.writeUInt16BE(0, 8);
-    header.writeUInt16BE(0, 10);
-    const answer = ip ? Buffer.concat([Buffer.from([0xc0, 12, 0, 1, 0, 1, 0, 0, 0, 60, 0, 4]), Buffer.from(ip.split('.').map(Number))]) : Buffer.alloc(0);
-    udp.send(Buffer.concat([header, msg.subarray(12, qEnd), answer]), rinfo.port, rinfo.address);
-  });
+  udp.on('message', (msg, rinfo) => udp.send(dnsAnswer(msg, DNS_NAMES), rinfo.port, rinfo.address));
   const http1Port = await listen(web);
   const http2Port = await listen(h2);
   const dnsPort = await new Promise<number>((r) => udp.bind(0, '127.0.0.1', () => r(udp.address().port)));

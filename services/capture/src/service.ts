@@ -19,10 +19,10 @@
  * ring (StreamPcapRing), so snapshot([stream ids]) can cut a pcap of chosen
  * streams later; items name their stream in hex in `stream`.
  */
-import { BoundedQueue, connectNats, drainAndClose, formatStatus, type NatsConnection } from '@wirescript/nats';
+import { BoundedQueue, drainAndClose, type NatsConnection } from '@wirescript/nats';
 import { POD_MAP_BUCKET, PodDirectory } from '@wirescript/pod-map';
 import { Item, PacketBatch, PacketInfo, ReplicaStatus, encodeMessage, itemsSubject, packetsSubject } from '@wirescript/proto';
-import { HealthServer, StatusPublisher, createLogger, type Logger } from '@wirescript/script-host';
+import { HealthServer, StatusPublisher, connectServiceNats, createLogger, type Logger, type ServiceNats } from '@wirescript/script-host';
 import { effectiveFilter, replaySpeed, type CaptureConfig } from './config.ts';
 import { LiveCapture } from './live/cap-source.ts';
 import { CapturePipeline, type PacketSummary } from './pipeline.ts';
@@ -75,7 +75,7 @@ export class CaptureService {
   private readonly loops: Promise<void>[] = [];
   private status: StatusPublisher | null = null;
   private health: HealthServer | null = null;
-  private natsConnected = false;
+  private bus: ServiceNats | null = null;
   private readonly startedAtMs = Date.now();
   private stopping: Promise<void> | null = null;
   /** Resolves when a pcap replay has been read to its end (never for live capture). */
@@ -99,25 +99,15 @@ export class CaptureService {
   async start(): Promise<void> {
     const c = this.config;
     if (c.healthPort > 0) await this.startHealth();
-    const nc = await connectNats({
+    this.bus = await connectServiceNats({
       url: c.natsUrl,
       name: `${SERVICE}/${c.replicaId}`,
-      onStatus: (st) => {
-        if (st.type === 'disconnect') this.natsConnected = false;
-        if (st.type === 'reconnect') {
-          this.natsConnected = true;
-          this.wakePublishers();
-        }
-        if (st.type === 'close') {
-          this.natsConnected = false;
-          this.wakePublishers();
-        }
-        const line = formatStatus(st);
-        if (line) this.log.info(line);
-      },
+      log: this.log,
+      onReconnect: () => this.wakePublishers(),
+      onClose: () => this.wakePublishers(),
     });
+    const nc = this.bus.nc;
     this.nc = nc;
-    this.natsConnected = true;
     if (c.pcapRingDir) {
       try {
         this.ring = new StreamPcapRing({ dir: c.pcapRingDir, maxBytes: c.pcapRingMaxMb * 1024 * 1024, maxFiles: c.pcapRingMaxFiles });
@@ -258,7 +248,7 @@ export class CaptureService {
     let ok = false;
     try {
       // NATS away: wait for it (the queue fills and drops meanwhile) rather than feed a buffer the client throws away.
-      while (!this.natsConnected && !this.closing && !nc.isClosed()) await new Promise<void>((r) => this.connectedWaiters.push(r));
+      while (!(this.bus?.connected ?? false) && !this.closing && !nc.isClosed()) await new Promise<void>((r) => this.connectedWaiters.push(r));
       for (const m of batch) nc.publish(m.subject, m.payload);
       await nc.flush();
       ok = true;
@@ -317,7 +307,7 @@ export class CaptureService {
 
   private async startHealth(): Promise<void> {
     const h = new HealthServer();
-    h.addReadiness({ name: 'nats', check: () => (this.natsConnected ? null : 'not connected to NATS') });
+    h.addReadiness({ name: 'nats', check: () => (this.bus?.connected ? null : 'not connected to NATS') });
     h.addReadiness({ name: 'source', check: () => (this.live || this.config.capturePcap ? null : 'capture not started') });
     this.healthPort = await h.start(this.config.healthHost, this.config.healthPort);
     this.health = h;

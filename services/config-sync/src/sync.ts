@@ -8,9 +8,9 @@
  * reported; env values are never logged or published anywhere but the bucket.
  */
 import type { Meter } from '@opentelemetry/api';
-import { connectNats, drainAndClose, formatStatus, openKv, type KV, type NatsConnection } from '@wirescript/nats';
+import { drainAndClose, openKv, type KV, type NatsConnection } from '@wirescript/nats';
 import { ReplicaStatus, SCRIPTS_KV_BUCKET, SCRIPTS_KV_KEY, ScriptSet, decodeMessage, encodeMessage } from '@wirescript/proto';
-import { HealthServer, StatusPublisher, createLogger, type Logger } from '@wirescript/script-host';
+import { HealthServer, StatusPublisher, connectServiceNats, createLogger, type Logger, type ServiceNats } from '@wirescript/script-host';
 import type { ConfigSyncConfig } from './config.ts';
 import { ScriptSetWriteError, ScriptsJsonError } from './errors.ts';
 import { describeDiagnostic, evaluateScripts, sameEnv, sameScripts, type ScriptDiagnostic, type SetScript } from './evaluate.ts';
@@ -81,7 +81,7 @@ export class ConfigSync {
   private kvWatch: { stop(): void } | null = null;
   private status: StatusPublisher | null = null;
   private health: HealthServer | null = null;
-  private natsConnected = false;
+  private bus: ServiceNats | null = null;
   private current: Current = { revision: 0, scripts: [], env: {} };
   /** KV sequence of the value we know is in the bucket (0: none). */
   private kvRevision = 0;
@@ -133,22 +133,14 @@ export class ConfigSync {
     const c = this.config;
     await this.source.preflight();
     if (c.healthPort > 0) await this.startHealth();
-    const nc = await connectNats({
+    this.bus = await connectServiceNats({
       url: c.natsUrl,
       name: `${SERVICE}/${c.replicaId}`,
-      onStatus: (st) => {
-        if (st.type === 'disconnect') this.natsConnected = false;
-        if (st.type === 'reconnect') {
-          this.natsConnected = true;
-          // A write may have failed while we were away.
-          this.schedule(0);
-        }
-        const line = formatStatus(st);
-        if (line) this.log.info(line);
-      },
+      log: this.log,
+      onReconnect: () => this.schedule(0) /* a write may have failed while we were away */,
     });
+    const nc = this.bus.nc;
     this.nc = nc;
-    this.natsConnected = true;
     const kv = await openKv(nc, SCRIPTS_KV_BUCKET, { create: true, history: KV_HISTORY });
     this.kv = kv;
     await this.readCurrent();
@@ -170,7 +162,7 @@ export class ConfigSync {
   private async startHealth(): Promise<void> {
     const c = this.config;
     const h = new HealthServer();
-    h.addReadiness({ name: 'nats', check: () => (this.natsConnected ? null : 'not connected to NATS') });
+    h.addReadiness({ name: 'nats', check: () => (this.bus?.connected ? null : 'not connected to NATS') });
     h.addReadiness({
       name: 'sync',
       check: () => (this.firstSyncDone ? null : `first sync from ${this.source.description} not done yet${this.source.pending() ? ` (${this.source.pending()})` : ''}`),

@@ -19,12 +19,12 @@ import type { Meter } from '@opentelemetry/api';
 import { ScriptEngine, limitsFromConfig } from '@wirescript/engine';
 import { kubeConfigFrom, watchResource, type KubeConfig, type ResourceWatcher } from '@wirescript/kube';
 import {
-  BoundedQueue, connectNats, drainAndClose, formatStatus, openKv, publishWithTrace, type NatsConnection, type Subscription,
+  BoundedQueue, drainAndClose, openKv, publishWithTrace, type NatsConnection, type Subscription,
 } from '@wirescript/nats';
 import { PodMapWriter } from '@wirescript/pod-map';
 import { HUB_NODE_NAME, PodEvent, SCRIPTS_KV_BUCKET, encodeMessage, podsSubject } from '@wirescript/proto';
 import {
-  HealthServer, NatsEngineOutput, ScriptSetWatcher, StatusPublisher, createLogger, serveJobControl, type Logger,
+  HealthServer, NatsEngineOutput, ScriptSetWatcher, StatusPublisher, connectServiceNats, createLogger, serveJobControl, type Logger, type ServiceNats,
 } from '@wirescript/script-host';
 import { ActionConsumer } from './actions.ts';
 import type { HubConfig } from './config.ts';
@@ -95,7 +95,7 @@ export class Hub {
   private readonly startedAtMs = Date.now();
   private stopping: Promise<void> | null = null;
   private health: HealthServer | null = null;
-  private natsConnected = false;
+  private bus: ServiceNats | null = null;
   private scriptSetApplied = false;
   private lastPodBatchAt = Date.now();
   /** Bound port of the health endpoints (0 when off). */
@@ -160,18 +160,13 @@ export class Hub {
       }
     }
     if (c.healthPort > 0) await this.startHealth();
-    const nc = await connectNats({
+    this.bus = await connectServiceNats({
       url: c.natsUrl,
       name: `${SERVICE}/${c.replicaId}`,
-      onStatus: (st) => {
-        if (st.type === 'disconnect') this.natsConnected = false;
-        if (st.type === 'reconnect') this.natsConnected = true;
-        const line = formatStatus(st);
-        if (line) this.log.info(line);
-      },
+      log: this.log,
     });
+    const nc = this.bus.nc;
     this.nc = nc;
-    this.natsConnected = true;
     const output = new NatsEngineOutput(nc, { ...id, logRateLimit: c.logRateLimit });
     this.output = output;
     const engine = await ScriptEngine.create({
@@ -299,7 +294,7 @@ export class Hub {
         return this.podQueue.size > 0 && idle > Math.max(120_000, 64 * c.hookTimeoutMs * 2) ? `${this.podQueue.size} pod events waiting, no batch finished for ${idle} ms` : null;
       },
     });
-    h.addReadiness({ name: 'nats', check: () => (this.natsConnected ? null : 'not connected to NATS') });
+    h.addReadiness({ name: 'nats', check: () => (this.bus?.connected ? null : 'not connected to NATS') });
     h.addReadiness({ name: 'scripts', check: () => (this.scriptSetApplied ? null : 'script set not loaded yet') });
     h.addReadiness({ name: 'actions', check: () => (this.actions?.ready ? null : 'not consuming hub actions') });
     h.addReadiness({ name: 'pods', check: () => (!this.podWatchOn || this.podsSynced ? null : 'pod list not loaded yet (Kubernetes API unreachable?)') });

@@ -8,13 +8,13 @@
 import { context, trace, type Context, type Link, type Meter } from '@opentelemetry/api';
 import { ScriptEngine, limitsFromConfig, type PacketInfo } from '@wirescript/engine';
 import {
-  BoundedQueue, connectNats, drainAndClose, ensureStream, formatStatus, openKv, type Msg, type NatsConnection, type Subscription,
+  BoundedQueue, drainAndClose, ensureStream, openKv, type Msg, type NatsConnection, type Subscription,
 } from '@wirescript/nats';
 import {
   HUB_ACTIONS_STREAM, HUB_ACTIONS_SUBJECT, Item, PacketBatch, PodEvent, SCRIPTS_KV_BUCKET, decodeMessage,
 } from '@wirescript/proto';
 import {
-  HealthServer, NatsEngineOutput, ScriptSetWatcher, StatusPublisher, createLogger, serveJobControl, type Logger,
+  HealthServer, NatsEngineOutput, ScriptSetWatcher, StatusPublisher, connectServiceNats, createLogger, serveJobControl, type Logger, type ServiceNats,
 } from '@wirescript/script-host';
 import { extractContext } from '@wirescript/telemetry';
 import type { RunnerConfig } from './config.ts';
@@ -67,7 +67,7 @@ export class ScriptRunner {
   private readonly startedAtMs = Date.now();
   private stopping: Promise<void> | null = null;
   private health: HealthServer | null = null;
-  private natsConnected = false;
+  private bus: ServiceNats | null = null;
   private scriptSetApplied = false;
   /** When the item loop last finished a batch; with items waiting, a long silence means it is wedged. */
   private lastBatchAt = Date.now();
@@ -96,18 +96,13 @@ export class ScriptRunner {
     const c = this.config;
     const id = { service: SERVICE as typeof SERVICE, node: c.nodeName, replica: c.replicaId };
     if (c.healthPort > 0) await this.startHealth();
-    const nc = await connectNats({
+    this.bus = await connectServiceNats({
       url: c.natsUrl,
       name: `${SERVICE}/${c.replicaId}`,
-      onStatus: (st) => {
-        if (st.type === 'disconnect') this.natsConnected = false;
-        if (st.type === 'reconnect') this.natsConnected = true;
-        const line = formatStatus(st);
-        if (line) this.log.info(line);
-      },
+      log: this.log,
     });
+    const nc = this.bus.nc;
     this.nc = nc;
-    this.natsConnected = true;
     // Hub actions must survive a hub restart: make sure the stream exists before any is sent.
     await ensureStream(nc, { name: HUB_ACTIONS_STREAM, subjects: [HUB_ACTIONS_SUBJECT], maxAge: 24 * 3600_000 });
     const output = new NatsEngineOutput(nc, { ...id, logRateLimit: c.logRateLimit });
@@ -171,7 +166,7 @@ export class ScriptRunner {
         return this.items.size > 0 && idle > limit ? `${this.items.size} items waiting, no batch finished for ${idle} ms` : null;
       },
     });
-    h.addReadiness({ name: 'nats', check: () => (this.natsConnected ? null : 'not connected to NATS') });
+    h.addReadiness({ name: 'nats', check: () => (this.bus?.connected ? null : 'not connected to NATS') });
     h.addReadiness({ name: 'scripts', check: () => (this.scriptSetApplied ? null : 'script set not loaded yet') });
     this.healthPort = await h.start(c.healthHost, c.healthPort);
     this.health = h;

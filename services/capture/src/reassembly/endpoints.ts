@@ -3,6 +3,7 @@
  * side is the server when the handshake was not seen (capture started
  * mid-connection) or the transport has none (UDP).
  */
+import { formatAddress } from '../decode/addr.ts';
 
 /**
  * Ports that name a service. Ports below 1024 are services anyway; these are
@@ -43,23 +44,5 @@ export function udpSourceIsServer(srcPort: number, dstPort: number): boolean {
 
 /** Address text: dotted IPv4, RFC 5952 IPv6 (lower case, longest zero run as '::', IPv4-mapped as ::ffff:a.b.c.d). */
 export function ipToString(buf: Uint8Array, off: number, version: 4 | 6): string {
-  if (version === 4) return `${buf[off]}.${buf[off + 1]}.${buf[off + 2]}.${buf[off + 3]}`;
-  const g: number[] = [];
-  for (let i = 0; i < 8; i++) g.push((buf[off + 2 * i] << 8) | buf[off + 2 * i + 1]);
-  if (g[0] === 0 && g[1] === 0 && g[2] === 0 && g[3] === 0 && g[4] === 0 && g[5] === 0xffff) {
-    return `::ffff:${buf[off + 12]}.${buf[off + 13]}.${buf[off + 14]}.${buf[off + 15]}`;
-  }
-  // Longest run of zero groups (the first on a tie), compressed only when 2+ long (RFC 5952 4.2.2).
-  let bestAt = -1;
-  let bestLen = 1;
-  for (let i = 0; i < 8; ) {
-    if (g[i] !== 0) { i++; continue; }
-    let j = i;
-    while (j < 8 && g[j] === 0) j++;
-    if (j - i > bestLen) { bestAt = i; bestLen = j - i; }
-    i = j;
-  }
-  const hex = (from: number, to: number): string => g.slice(from, to).map((x) => x.toString(16)).join(':');
-  if (bestAt < 0) return hex(0, 8);
-  return `${hex(0, bestAt)}::${hex(bestAt + bestLen, 8)}`;
+  return formatAddress(buf, off, version);
 }
